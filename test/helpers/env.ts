@@ -41,7 +41,9 @@ export function s3Server(): Distributed<string> {
 }
 
 /** A fresh temp directory; remove it with the returned function. */
-export async function tempDir(prefix = "strata-test-"): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+export async function tempDir(
+  prefix = "strata-test-",
+): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
