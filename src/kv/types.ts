@@ -73,7 +73,9 @@ export interface WatchOptions {
   /**
    * Deliver every event with modRevision >= this, including past ones still in history, then
    * live events. Default: only events after the watch is established.
-   * @throws (through onError) StrataError KeyNotFound-style "compacted" when history is gone.
+   * @throws StrataError KeyNotFound ("compacted") from `watch()` itself when that history is
+   * already gone; nothing is registered then. If compaction overtakes the watch later (etcd,
+   * while it was reconnecting), `onError` gets the same error and the watch ends.
    */
   readonly fromRevision?: number;
 }
@@ -106,7 +108,9 @@ export interface MetaKv {
 
   /**
    * Streams events for keys under `prefix`, in revision order, each exactly once, until closed.
-   * After a reconnect the watch resumes from the last delivered revision + 1.
+   * After a reconnect the watch resumes from the last delivered revision + 1. The events of one
+   * revision arrive in one call. `onError` reports failures after establishment (a throwing
+   * `onEvent` — the watch goes on; compaction or the store failing — the watch ends).
    */
   watch(
     prefix: string,
@@ -114,7 +118,11 @@ export interface MetaKv {
     opts?: WatchOptions & { readonly onError?: (err: Error) => void },
   ): Promise<Watcher>;
 
-  /** Grants a lease; keys attached to it are deleted ttlSeconds after the last keep-alive. */
+  /**
+   * Grants a lease; keys attached to it are deleted ttlSeconds after the last keep-alive (etcd
+   * raises a TTL below its minimum, about 2 s, to that minimum). Nothing renews it in the
+   * background. After a restart of the embedded store a lease starts a fresh full TTL, as in etcd.
+   */
   grantLease(ttlSeconds: number): Promise<LeaseId>;
 
   /** Renews the lease. @throws StrataError LeaseExpired when it already lapsed or was revoked. */
