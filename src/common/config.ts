@@ -44,6 +44,23 @@ export interface StrataConfig {
     windowSize: number;
   };
   server: { host: string; port: number; metricsPort: number };
+  rootcoord: {
+    /** How often merged time ticks are written into DML channels. */
+    timeTickIntervalMs: number;
+  };
+  dataservice: {
+    segmentMaxBytes: number;
+    /** How long a segment assignment stays usable (ms). */
+    assignmentExpirationMs: number;
+    segmentMaxLifetimeMs: number;
+    segmentMaxIdleMs: number;
+  };
+  datanode: {
+    /** A segment's buffer is synced to binlogs beyond this many bytes. */
+    insertBufBytes: number;
+    /** ... or when its oldest buffered row is older than this (ms). */
+    syncPeriodMs: number;
+  };
 }
 
 export function defaultConfig(): StrataConfig {
@@ -71,6 +88,14 @@ export function defaultConfig(): StrataConfig {
     tso: { saveIntervalMs: 3000 },
     idAllocator: { windowSize: 100_000 },
     server: { host: "127.0.0.1", port: 19530, metricsPort: 9091 },
+    rootcoord: { timeTickIntervalMs: 200 },
+    dataservice: {
+      segmentMaxBytes: 512 * 1024 * 1024,
+      assignmentExpirationMs: 2000,
+      segmentMaxLifetimeMs: 24 * 3600 * 1000,
+      segmentMaxIdleMs: 600_000,
+    },
+    datanode: { insertBufBytes: 16 * 1024 * 1024, syncPeriodMs: 600_000 },
   };
 }
 
@@ -207,6 +232,16 @@ function validate(c: StrataConfig): void {
     fail("idAllocator.windowSize must be a positive integer");
   }
   if (c.mq.embedded.segmentBytes < 1024 * 1024) fail("mq.embedded.segmentBytes must be at least 1 MiB");
+  const positive = (path: string, v: number) => {
+    if (!(v > 0)) fail(`${path} must be positive, got ${v}`);
+  };
+  positive("rootcoord.timeTickIntervalMs", c.rootcoord.timeTickIntervalMs);
+  positive("dataservice.segmentMaxBytes", c.dataservice.segmentMaxBytes);
+  positive("dataservice.assignmentExpirationMs", c.dataservice.assignmentExpirationMs);
+  positive("dataservice.segmentMaxLifetimeMs", c.dataservice.segmentMaxLifetimeMs);
+  positive("dataservice.segmentMaxIdleMs", c.dataservice.segmentMaxIdleMs);
+  positive("datanode.insertBufBytes", c.datanode.insertBufBytes);
+  positive("datanode.syncPeriodMs", c.datanode.syncPeriodMs);
   if (c.objectstore.backend === "s3" && c.objectstore.s3.bucket === "")
     fail("objectstore.s3.bucket is required");
 }

@@ -1,0 +1,9 @@
+export { createProxy, type ProxyDeps, type ProxyOptions } from "./proxy.ts";
+export type { DeleteRequest, FlushOptions, InsertRequest, MutationResult, ProxyService } from "./types.ts";
+export {
+  type FieldValues,
+  type InsertData,
+  MAX_BATCH_BYTES,
+  validateInsert,
+  validatePks,
+} from "./validate.ts";

@@ -1,0 +1,65 @@
+import type { Timestamp } from "../common/timestamp.ts";
+import type { CollectionInfo, CreateCollectionRequest, PartitionInfo } from "../rootcoord/types.ts";
+import type { FieldValues, InsertData } from "./validate.ts";
+
+export interface InsertRequest {
+  readonly collectionName: string;
+  /** Default `_default`. */
+  readonly partitionName?: string;
+  readonly data: InsertData;
+}
+
+export interface DeleteRequest {
+  readonly collectionName: string;
+  /** Default: every partition. */
+  readonly partitionName?: string;
+  /** Primary keys to delete. */
+  readonly pks: FieldValues;
+}
+
+export interface MutationResult {
+  /** Primary keys written (insert/upsert) or targeted (delete), in input order. */
+  readonly ids: BigInt64Array | readonly string[];
+  /** The batch's timestamp: a Session-consistent read after it sees the batch. */
+  readonly timestamp: Timestamp;
+  readonly count: number;
+}
+
+export interface FlushOptions {
+  /** Wait until every sealed segment is FLUSHED (default true). */
+  readonly wait?: boolean;
+  /** Default 60 s. */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * The client front door (the embedded API and, later, the Milvus gRPC and REST services sit on
+ * it). Every mutation is validated in full before anything is written and acknowledged only
+ * once every message of the batch is durable in the log.
+ */
+export interface ProxyService {
+  start(): Promise<void>;
+  close(): Promise<void>;
+
+  createCollection(req: CreateCollectionRequest): Promise<CollectionInfo>;
+  dropCollection(name: string): Promise<void>;
+  hasCollection(name: string): Promise<boolean>;
+  describeCollection(name: string): Promise<CollectionInfo>;
+  listCollections(): Promise<string[]>;
+  createPartition(collection: string, partition: string): Promise<PartitionInfo>;
+  dropPartition(collection: string, partition: string): Promise<void>;
+  hasPartition(collection: string, partition: string): Promise<boolean>;
+  listPartitions(collection: string): Promise<PartitionInfo[]>;
+
+  /**
+   * @throws StrataError ParameterInvalid / ParameterTooLarge (nothing written),
+   *   CollectionNotFound, PartitionNotFound; a system error means some shards' messages may be
+   *   durable (see docs/write-path.md).
+   */
+  insert(req: InsertRequest): Promise<MutationResult>;
+  /** Replaces rows by primary key (the key must be given, even with auto-ID). */
+  upsert(req: InsertRequest): Promise<MutationResult>;
+  delete(req: DeleteRequest): Promise<MutationResult>;
+  /** Seals the collections' growing segments and (by default) waits until they are FLUSHED. */
+  flush(collectionNames: readonly string[], opts?: FlushOptions): Promise<{ segmentIds: bigint[] }>;
+}

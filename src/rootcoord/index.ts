@@ -1,0 +1,2 @@
+export { createRootCoord, dmlChannelName, type RootCoordDeps, type RootCoordOptions } from "./rootcoord.ts";
+export * from "./types.ts";
