@@ -53,7 +53,9 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
-  console.log(`strata: ready (data ${config.dataDir}, health http://${config.server.host}:${node.health.port}/healthz)`);
+  console.log(
+    `strata: ready (data ${config.dataDir}, health http://${config.server.host}:${node.health.port}/healthz)`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -82,6 +84,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  console.error(`strata: ${isStrataError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.stack : String(e)}`);
+  console.error(
+    `strata: ${isStrataError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.stack : String(e)}`,
+  );
   process.exit(1);
 });
