@@ -3,58 +3,167 @@ import type { StrataConfig } from "../common/config.ts";
 import { IdAllocator } from "../common/id-allocator.ts";
 import type { Logger } from "../common/log.ts";
 import { TimestampOracle } from "../common/tso.ts";
+import { createDataNode } from "../datanode/index.ts";
+import type { DataNode } from "../datanode/types.ts";
+import { createDataService, type ManagedDataService } from "../dataservice/index.ts";
+import { createProxy, type ProxyService } from "../proxy/index.ts";
+import { createRootCoord } from "../rootcoord/index.ts";
+import type { RootCoord } from "../rootcoord/types.ts";
 import { type Backends, openBackends } from "./backends.ts";
 import { type HealthServer, startHealthServer } from "./health.ts";
 
 /** Meta-store keys of the cluster-wide services (under the configured root path). */
 export const TSO_KEY = "rootcoord/tso";
 export const ID_ALLOCATOR_KEY = "rootcoord/idalloc";
+const DATA_NODE_ID = 1;
+const PROXY_ID = 1;
+
+export interface StandaloneOptions {
+  /** Start the /healthz endpoint (default true; the embedded library turns it off). */
+  readonly health?: boolean;
+}
 
 export interface Standalone {
+  readonly config: StrataConfig;
   readonly backends: Backends;
   readonly tso: TimestampOracle;
   readonly ids: IdAllocator;
-  readonly health: HealthServer;
-  /** Stops everything in reverse order. Idempotent. */
+  readonly rootcoord: RootCoord;
+  readonly dataservice: ManagedDataService;
+  readonly datanode: DataNode;
+  readonly proxy: ProxyService;
+  readonly health: HealthServer | undefined;
+  /** Stops everything in reverse order of start. Idempotent. */
   close(): Promise<void>;
 }
 
 /**
- * Starts every role of one Strata process on the configured backends. Holds no global state:
- * several instances (on different data dirs and ports) can run in one process, and an instance
- * can be closed and started again on the same data dir.
+ * Starts every role of one Strata process on the configured backends, wired by direct calls.
+ * Holds no global state: several instances (on different data dirs and ports) can run in one
+ * process, and an instance can be closed and started again on the same data dir.
  */
-export async function startStandalone(config: StrataConfig, log: Logger): Promise<Standalone> {
+export async function startStandalone(
+  config: StrataConfig,
+  log: Logger,
+  opts: StandaloneOptions = {},
+): Promise<Standalone> {
   await mkdir(config.dataDir, { recursive: true });
   const backends = await openBackends(config, log);
   const cleanups: (() => Promise<void>)[] = [() => backends.close()];
   const closeAll = async () => {
-    for (const c of cleanups.reverse()) await c();
-    cleanups.length = 0;
+    const list = cleanups.splice(0).reverse();
+    for (const c of list) {
+      try {
+        await c();
+      } catch (e) {
+        log.warn({ err: e }, "error while stopping");
+      }
+    }
   };
   try {
+    const rootLog = log.child({ role: "rootcoord", nodeId: 1 });
     const tso = await TimestampOracle.open({
       kv: backends.kv,
       key: TSO_KEY,
       saveIntervalMs: config.tso.saveIntervalMs,
-      logger: log.child({ role: "rootcoord", component: "tso" }),
+      logger: rootLog,
     });
     cleanups.push(() => tso.close());
     const ids = await IdAllocator.open({
       kv: backends.kv,
       key: ID_ALLOCATOR_KEY,
       windowSize: config.idAllocator.windowSize,
-      logger: log.child({ role: "rootcoord", component: "idalloc" }),
+      logger: rootLog,
     });
     cleanups.push(() => ids.close());
+
+    let dataservice: ManagedDataService | undefined;
+    const nodes = new Map<number, DataNode>();
+    const rootcoord = createRootCoord(
+      {
+        kv: backends.kv,
+        mq: backends.mq,
+        tso,
+        ids,
+        dataservice: () => {
+          if (dataservice === undefined) throw new Error("dataservice not wired");
+          return dataservice;
+        },
+        logger: rootLog,
+      },
+      { timeTickIntervalMs: config.rootcoord.timeTickIntervalMs },
+    );
+    const ds = createDataService(
+      {
+        kv: backends.kv,
+        mq: backends.mq,
+        rootcoord,
+        dataNodes: (id) => nodes.get(id),
+        logger: log.child({ role: "dataservice", nodeId: 1 }),
+      },
+      {
+        segmentMaxBytes: config.dataservice.segmentMaxBytes,
+        assignmentExpirationMs: config.dataservice.assignmentExpirationMs,
+        segmentMaxLifetimeMs: config.dataservice.segmentMaxLifetimeMs,
+        segmentMaxIdleMs: config.dataservice.segmentMaxIdleMs,
+      },
+    );
+    dataservice = ds;
+    const datanode = createDataNode(
+      {
+        nodeId: DATA_NODE_ID,
+        mq: backends.mq,
+        objects: backends.objects,
+        dataservice: ds,
+        rootcoord,
+        logger: log.child({ role: "datanode", nodeId: DATA_NODE_ID }),
+      },
+      {
+        insertBufBytes: config.datanode.insertBufBytes,
+        syncPeriodMs: config.datanode.syncPeriodMs,
+        ddChannel: await rootcoord.getDdChannel(),
+      },
+    );
+    nodes.set(DATA_NODE_ID, datanode);
+    const proxy = createProxy(
+      {
+        proxyId: PROXY_ID,
+        rootcoord,
+        dataservice: ds,
+        mq: backends.mq,
+        logger: log.child({ role: "proxy", nodeId: PROXY_ID }),
+      },
+      { timeTickIntervalMs: config.rootcoord.timeTickIntervalMs },
+    );
+
+    // Start order: the dataservice recovers its meta, rootcoord loads the catalogue (and
+    // re-announces channels), the data node registers and is given its channels, then the proxy.
+    await ds.start();
+    cleanups.push(() => ds.close());
+    await rootcoord.start();
+    cleanups.push(() => rootcoord.close());
+    await datanode.start();
+    cleanups.push(() => datanode.close());
+    await proxy.start();
+    cleanups.push(() => proxy.close());
+
+    let health: HealthServer | undefined;
     let healthy = true;
-    const health = await startHealthServer(config.server.host, config.server.metricsPort, () => healthy, log);
-    cleanups.push(() => health.close());
+    if (opts.health ?? true) {
+      health = await startHealthServer(config.server.host, config.server.metricsPort, () => healthy, log);
+      const h = health;
+      cleanups.push(() => h.close());
+    }
     log.info({ dataDir: config.dataDir }, "strata standalone ready");
     return {
+      config,
       backends,
       tso,
       ids,
+      rootcoord,
+      dataservice: ds,
+      datanode,
+      proxy,
       health,
       close: async () => {
         healthy = false;
