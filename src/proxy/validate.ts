@@ -485,6 +485,11 @@ export function validateInsert(
       bad(`field ${f.name} is missing`);
     }
     const n = rowsOf(values, widthOf(f));
+    if (!Number.isInteger(n)) {
+      bad(
+        `field ${f.name}: ${(values as unknown as { length: number }).length} values are not a whole number of rows of dim ${f.dim}`,
+      );
+    }
     if (rowCount === undefined) rowCount = n;
     else if (n !== rowCount) bad(`field ${f.name} has ${n} rows, other fields have ${rowCount}`);
     if (!ArrayBuffer.isView(values)) {
