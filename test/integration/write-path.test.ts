@@ -49,7 +49,11 @@ function roundTrip(
         const delByPk = new Map<bigint | string, bigint>();
         for (const s of segs) for (const d of s.deletes) delByPk.set(d.pk, d.ts);
         const missing = deleted.filter((pk) => delByPk.get(BigInt(pk)) !== del.timestamp);
-        assert.deepEqual(missing.slice(0, 10), [], `${missing.length} deletes missing from delta logs (${delByPk.size} found)`);
+        assert.deepEqual(
+          missing.slice(0, 10),
+          [],
+          `${missing.length} deletes missing from delta logs (${delByPk.size} found)`,
+        );
         const channels = await ds.getInsertChannels({ dbId: 0n, collectionId: info.collectionId });
         assert.deepEqual([...channels].sort(), [...info.channels].sort());
       } finally {
