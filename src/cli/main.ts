@@ -54,7 +54,7 @@ async function serve(argv: string[]): Promise<void> {
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
   console.log(
-    `strata: ready (data ${config.dataDir}, health http://${config.server.host}:${node.health.port}/healthz)`,
+    `strata: ready (data ${config.dataDir}, health http://${config.server.host}:${node.health?.port}/healthz)`,
   );
 }
 
