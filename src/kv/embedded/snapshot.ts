@@ -9,10 +9,10 @@
 import { open, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { StrataError } from "../../common/errors.ts";
+import { fsyncDir, writeFully } from "../../common/fs.ts";
 import { compareKeys } from "../validate.ts";
 import { FRAME_HEADER, In, nextFrame, Out, SNAP_END, SNAP_KV, SNAP_LEASE, SNAP_META } from "./records.ts";
 import { type Entry, KvState } from "./state.ts";
-import { fsyncDir, writeFully } from "./wal.ts";
 
 const MAGIC = Buffer.from("SKVSNP01", "latin1");
 export const SNAPSHOT_FILE = "snapshot";

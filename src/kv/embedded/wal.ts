@@ -6,6 +6,7 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
+import { fsyncDir, writeFully } from "../../common/fs.ts";
 
 const MAGIC = Buffer.from("SKVWAL01", "latin1");
 export const WAL_HEADER = 16;
@@ -34,15 +35,6 @@ export function headerValid(buf: Buffer, gen: number): boolean {
     buf.readUInt32LE(8) === gen &&
     buf.readUInt32LE(12) === crc32(buf.subarray(0, 12))
   );
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /** The WAL file currently appended to. Not concurrency-safe: one append at a time. */
@@ -93,13 +85,5 @@ export class WalFile {
 
   close(): Promise<void> {
     return this.fh.close();
-  }
-}
-
-export async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
-  let off = 0;
-  while (off < buf.length) {
-    const { bytesWritten } = await fh.write(buf, off, buf.length - off, position + off);
-    off += bytesWritten;
   }
 }

@@ -9,13 +9,14 @@
 import { mkdir, open, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { StrataError } from "../../common/errors.ts";
+import { fsyncDir, readFully, writeFully, writevFully } from "../../common/fs.ts";
 import type { Logger } from "../../common/log.ts";
 import type { Message, MessagePosition } from "../types.ts";
 import { MAX_SEQ } from "../validate.ts";
 import { Wakeup } from "../wakeup.ts";
 import { CheckpointStore } from "./checkpoints.ts";
 import { encodeGroup } from "./encode.ts";
-import { fsyncDir, ioError, readFully, writeFully, writevFully } from "./fsutil.ts";
+import { ioError } from "./fsutil.ts";
 import { entryPos, HEADER_BYTES, readRecord, scanSegment } from "./record.ts";
 import { parseSegmentFileName, Segment, segmentFileName } from "./segment.ts";
 

@@ -8,7 +8,8 @@ import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { StrataError } from "../../common/errors.ts";
-import { errno, fsyncDir, ioError } from "./fsutil.ts";
+import { errnoOf as errno, fsyncDir } from "../../common/fs.ts";
+import { ioError } from "./fsutil.ts";
 
 const FILE = "checkpoints.json";
 const TEMP = "checkpoints.json.tmp";

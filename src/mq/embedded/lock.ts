@@ -9,8 +9,9 @@
 import { link, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { StrataError } from "../../common/errors.ts";
+import { errnoOf as errno } from "../../common/fs.ts";
 import type { Logger } from "../../common/log.ts";
-import { errno, ioError } from "./fsutil.ts";
+import { ioError } from "./fsutil.ts";
 
 const LOCK = "LOCK";
 

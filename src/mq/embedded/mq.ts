@@ -11,6 +11,7 @@
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { StrataError } from "../../common/errors.ts";
+import { fsyncDir } from "../../common/fs.ts";
 import { type Logger, silentLogger } from "../../common/log.ts";
 import type {
   ConsumeOptions,
@@ -30,7 +31,7 @@ import {
 } from "../validate.ts";
 import { type ChannelConfig, ChannelLog, type RetentionCaps } from "./channel.ts";
 import { EmbeddedConsumer } from "./consumer.ts";
-import { fsyncDir, ioError } from "./fsutil.ts";
+import { ioError } from "./fsutil.ts";
 import { DirLock } from "./lock.ts";
 
 export interface EmbeddedMqOptions {

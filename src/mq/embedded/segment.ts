@@ -5,8 +5,9 @@
  */
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
+import { readFully } from "../../common/fs.ts";
 import type { Logger } from "../../common/log.ts";
-import { ioError, readFully } from "./fsutil.ts";
+import { ioError } from "./fsutil.ts";
 import { scanSegment } from "./record.ts";
 
 const NAME_RE = /^(\d{16})\.log$/;

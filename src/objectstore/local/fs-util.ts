@@ -1,8 +1,9 @@
-/** Filesystem helpers for the local object store: errno narrowing, directory fsync, temp cleanup. */
+/** Filesystem helpers for the local object store: I/O error wrapping and temp-file cleanup. */
 import type { Dirent } from "node:fs";
-import { open, readdir, stat, unlink } from "node:fs/promises";
+import { readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { StrataError } from "../../common/errors.ts";
+import { asStrataError, type StrataError } from "../../common/errors.ts";
+import { errnoOf } from "../../common/fs.ts";
 import type { Logger } from "../../common/log.ts";
 
 /** In every temp file name; keys cannot contain it (see keys.ts), so temp names never clash with keys. */
@@ -11,35 +12,8 @@ export const TEMP_MARK = "\\";
 /** A temp file this old is garbage even if its writer's pid is alive again (pid reuse). */
 const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
 
-export function errnoOf(e: unknown): string | undefined {
-  if (typeof e === "object" && e !== null && "code" in e && typeof e.code === "string") return e.code;
-  return undefined;
-}
-
 export function ioFailed(e: unknown, context: string): StrataError {
-  if (e instanceof StrataError) return e;
-  const msg = e instanceof Error ? e.message : String(e);
-  return new StrataError("IoFailed", `${context}: ${msg}`, { cause: e });
-}
-
-/** Makes the directory's entries (a rename, a new child) durable. */
-export async function fsyncDir(dir: string): Promise<void> {
-  let fh: Awaited<ReturnType<typeof open>>;
-  try {
-    fh = await open(dir, "r");
-  } catch (e) {
-    // Removed by a concurrent delete: then it held nothing that still needs to be durable.
-    if (errnoOf(e) === "ENOENT") return;
-    throw e;
-  }
-  try {
-    await fh.sync();
-  } catch (e) {
-    // Some filesystems refuse fsync on a directory; their renames are durable by other means.
-    if (errnoOf(e) !== "EINVAL") throw e;
-  } finally {
-    await fh.close();
-  }
+  return asStrataError(e, "IoFailed", context);
 }
 
 function writerAlive(pid: number): boolean {

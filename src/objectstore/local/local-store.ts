@@ -10,6 +10,7 @@ import type { Dirent } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { StrataError } from "../../common/errors.ts";
+import { errnoOf, fsyncDir } from "../../common/fs.ts";
 import { type Logger, silentLogger } from "../../common/log.ts";
 import {
   checkOffset,
@@ -22,7 +23,7 @@ import {
   validateRange,
 } from "../keys.ts";
 import type { ObjectInfo, ObjectStore } from "../types.ts";
-import { errnoOf, fsyncDir, ioFailed, removeStaleTempFiles, TEMP_MARK } from "./fs-util.ts";
+import { ioFailed, removeStaleTempFiles, TEMP_MARK } from "./fs-util.ts";
 
 export interface LocalObjectStoreOptions {
   /** Directory holding the objects; created when missing. */
@@ -119,9 +120,10 @@ class LocalObjectStore implements ObjectStore {
       if (!renamed) await unlink(tmp).catch(() => undefined);
     }
     // The new object's entry lives in `dir`; each directory mkdir created lives in its parent.
-    await fsyncDir(dir);
+    await fsyncDir(dir, { ignoreMissing: true });
     if (firstCreated !== undefined) {
-      for (let d = dir; d !== dirname(firstCreated); d = dirname(d)) await fsyncDir(dirname(d));
+      for (let d = dir; d !== dirname(firstCreated); d = dirname(d))
+        await fsyncDir(dirname(d), { ignoreMissing: true });
     }
   }
 
