@@ -42,10 +42,10 @@ interface SegmentEntry {
   readonly segmentId: bigint;
   readonly partitionId: bigint;
   state: SegState;
-  /** Messages with seq ≤ this are already in the segment's binlogs. */
+  /** Messages with seq ≤ this are already in the segment's binlogs and delta logs. */
   persistedSeq: number;
   persistedRows: number;
-  /** PK statistics of every persisted sync (for delete routing). */
+  /** PK statistics of every persisted sync (for delete routing; kept after the flush too). */
   persistedStats: PkStats[];
   insert: InsertBuffer | undefined;
   deletes: DeleteBuffer | undefined;
@@ -132,7 +132,8 @@ export class DataChannel {
 
   /**
    * Reads where to resume from the dataservice, loads the persisted PK statistics of the channel's
-   * live segments and starts the flowgraph after the checkpoint.
+   * segments (open and FLUSHED: deletes still reach flushed rows) and starts the flowgraph after
+   * the checkpoint.
    * @throws StrataError ChannelNotFound (from the dataservice), CollectionNotFound, Corrupted/IoFailed
    *   for unreadable stats logs.
    */
@@ -221,7 +222,7 @@ export class DataChannel {
       if (info.collectionId !== this.collectionId) continue;
       const entry = this.entryFrom(info);
       this.segments.set(info.segmentId, entry);
-      if (entry.state !== "active") continue;
+      if (entry.state === "dropped") continue;
       for (const fb of info.statslogs) {
         if (fb.fieldId !== this.pkField.fieldId) continue;
         for (const b of fb.binlogs) {
@@ -337,7 +338,8 @@ export class DataChannel {
 
   private bufferDeletes(pack: DmlPack): DmlPack {
     if (pack.deletes.length === 0) return pack;
-    const live = [...this.segments.values()].filter((e) => e.state === "active");
+    // Flushed segments too: their rows are final, but a later delete must still hide them.
+    const live = [...this.segments.values()].filter((e) => e.state !== "dropped");
     for (const { seq, msg } of pack.deletes) {
       const isInt = msg.pks instanceof BigInt64Array;
       if (isInt !== (this.pkType === DataType.Int64)) {
@@ -362,11 +364,23 @@ export class DataChannel {
     return pack;
   }
 
+  /**
+   * Syncs, at the tick that ends `pack`: open segments over `insertBufBytes` or buffered for
+   * `syncPeriodMs`, segments due to flush, and every flushed segment holding deletes. The last are
+   * synced at once rather than by size/age: `flush()` never reaches a segment that is already
+   * flushed, so nothing else would bound how long its deletes wait, and they hold back the channel
+   * checkpoint meanwhile. The cost is one small delta log per flushed segment per tick that deleted
+   * from it, for compaction to merge.
+   */
   private async sync(pack: DmlPack, signal: AbortSignal): Promise<TickDone> {
     const { insertBufBytes, syncPeriodMs } = this.env.opts;
     const nowMs = physicalOf(pack.tickTs);
     const due: { e: SegmentEntry; flush: boolean }[] = [];
     for (const e of this.segments.values()) {
+      if (e.state === "flushed" && e.deletes !== undefined && e.deletes.count > 0) {
+        due.push({ e, flush: false });
+        continue;
+      }
       if (e.state !== "active") continue;
       const notBefore = this.flushMarks.get(e.segmentId);
       const flush = notBefore !== undefined && pack.tickTs >= notBefore;
@@ -385,6 +399,12 @@ export class DataChannel {
     return { tickSeq: pack.tickSeq, tickTs: pack.tickTs, synced: due.length };
   }
 
+  /**
+   * Writes the segment's buffered files and commits them with `saveBinlogPaths` at the pack's tick.
+   * For a flushed segment that is a delta-only save (the filter drops inserts into it, so it never
+   * holds rows): the dataservice appends the delta log and moves `persistedSeq` past the deletes,
+   * which is what keeps a replay from persisting them twice.
+   */
   private async syncSegment(
     e: SegmentEntry,
     flush: boolean,
@@ -440,7 +460,6 @@ export class DataChannel {
     this.clearBuffers(e);
     if (flush) {
       e.state = "flushed";
-      e.persistedStats = [];
       this.flushMarks.delete(e.segmentId);
     }
     this.log.info(

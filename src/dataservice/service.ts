@@ -401,7 +401,8 @@ export class DataServiceImpl implements ManagedDataService {
       const plan = planSave(seg, this.#meta.channels.get(req.channel), req, paths);
       if (plan === undefined) return;
       await this.#meta.persist([plan.seg], plan.chan === undefined ? [] : [plan.chan]);
-      if (plan.seg.state === SegmentState.FLUSHED) {
+      // A delta-only save on an already FLUSHED segment is routine, not a flush.
+      if (plan.seg.state === SegmentState.FLUSHED && seg.state !== SegmentState.FLUSHED) {
         this.#flushAsked.delete(seg.segmentId);
         this.#log.info({ segmentId: seg.segmentId.toString(), rows: req.persistedRows }, "segment flushed");
       }

@@ -133,7 +133,10 @@ export interface SegmentInfo {
   readonly maxRows: number;
   /** Largest expireTime of any assignment handed out for this segment. */
   readonly lastExpireTime: Timestamp;
-  /** Seq of the last channel message whose rows for this segment are in binlogs (0: none). */
+  /**
+   * Seq up to which the channel's rows and deletes for this segment are in its binlogs and delta
+   * logs (0: none). Keeps moving after the flush as deletes of its rows are persisted.
+   */
   readonly persistedSeq: number;
   readonly binlogs: readonly FieldBinlogs[];
   readonly statslogs: readonly FieldBinlogs[];
@@ -146,7 +149,7 @@ export interface SaveBinlogPathsRequest {
   readonly collectionId: bigint;
   readonly partitionId: bigint;
   readonly channel: string;
-  /** New files of this sync, appended to what the segment already has. */
+  /** New files of this sync, appended to what the segment already has (only deltalogs on a FLUSHED one). */
   readonly fieldBinlogs: readonly FieldBinlogs[];
   readonly statslogs: readonly FieldBinlogs[];
   readonly deltalogs: readonly Binlog[];
@@ -234,8 +237,15 @@ export interface DataService {
   /**
    * Commits one sync of a data node: the new binlog paths, the segment's persisted position and
    * the channel checkpoint, in one meta transaction. Idempotent for a retried identical request.
-   * @throws StrataError SegmentNotFound; ParameterInvalid when the segment is FLUSHED/DROPPED or
-   *   the node does not own the channel.
+   *
+   * A FLUSHED segment accepts only a delta-only save (deletes of its rows that arrived after the
+   * flush): no field binlogs, no stats logs, `flushed=false`, `persistedRows` equal to the final
+   * row count, at least one delta log, and `persistedSeq` past the committed one. It appends the
+   * delta logs and advances `persistedSeq` and the checkpoint (forward only) together; the segment
+   * stays FLUSHED.
+   * @throws StrataError SegmentNotFound; ParameterInvalid when the segment is DROPPED, the request
+   *   is anything but a delta-only save on a FLUSHED segment, a position or row count goes
+   *   backwards, or the node does not own the channel.
    */
   saveBinlogPaths(req: SaveBinlogPathsRequest): Promise<void>;
 

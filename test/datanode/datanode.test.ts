@@ -5,110 +5,21 @@ import { isStrataError, StrataError } from "../../src/common/errors.ts";
 import { decodeJsonBytes } from "../../src/common/json.ts";
 import { silentLogger } from "../../src/common/log.ts";
 import { encodeMsg, MsgType } from "../../src/common/msg/index.ts";
-import type { CollectionSchemaInput } from "../../src/common/schema.ts";
 import { physicalOf } from "../../src/common/timestamp.ts";
-import type { DataNode } from "../../src/datanode/index.ts";
 import { createDataNode } from "../../src/datanode/index.ts";
 import { SegmentState } from "../../src/dataservice/types.ts";
-import { openEmbeddedMq } from "../../src/mq/index.ts";
-import type { MessageQueue } from "../../src/mq/types.ts";
-import { openLocalObjectStore } from "../../src/objectstore/index.ts";
-import type { ObjectStore } from "../../src/objectstore/types.ts";
-import { rng, tempDir } from "../helpers/env.ts";
-import { FakeDataService, FakeRootCoord } from "./fakes.ts";
+import { rng } from "../helpers/env.ts";
 import {
   ALL_TYPES_SCHEMA,
   assertCheckpointsSafe,
   assertRowsExactlyOnce,
-  Feeder,
   readDeltas,
   readStats,
   SMALL_SCHEMA,
-  schemaOf,
-  startNode,
-  TickReports,
   VARCHAR_PK_SCHEMA,
   waitUntil,
 } from "./harness.ts";
-
-const COLL = 1n;
-const P1 = 10n;
-const P2 = 11n;
-
-interface World {
-  mq: MessageQueue;
-  objects: ObjectStore;
-  ds: FakeDataService;
-  rc: FakeRootCoord;
-  feeder: Feeder;
-  ticks: TickReports;
-  channel: string;
-  nodes: DataNode[];
-  node(options?: Parameters<typeof startNode>[2]): Promise<DataNode>;
-  flushAll(node: DataNode, segmentIds: readonly bigint[]): Promise<void>;
-  close(): Promise<void>;
-}
-
-let worldNo = 0;
-
-async function world(
-  seed: number,
-  schemaInput: CollectionSchemaInput = SMALL_SCHEMA,
-  segments: [bigint, bigint][] = [],
-): Promise<World> {
-  const t = await tempDir("strata-dn-");
-  const mq = await openEmbeddedMq({ dir: `${t.dir}/mq` });
-  const objects = await openLocalObjectStore({ root: `${t.dir}/objects` });
-  const prefix = `w${++worldNo}`;
-  const channel = `dml_${prefix}_0`;
-  const ds = new FakeDataService(prefix);
-  const rc = new FakeRootCoord();
-  const schema = schemaOf(schemaInput);
-  rc.addCollection(COLL, schema, [channel]);
-  ds.addChannel(channel, COLL);
-  for (const [seg, part] of segments) ds.addSegment(seg, COLL, part, channel);
-  await mq.ensureChannel(channel);
-  const feeder = new Feeder(mq, channel, COLL, schema, rng(seed));
-  // Like assignSegmentID: a segment's last assignment expiry covers every row written to it.
-  feeder.onInsert = (segmentId, ts) => {
-    const s = ds.segments.get(segmentId);
-    if (s !== undefined && ts > s.lastExpireTime) s.lastExpireTime = ts;
-  };
-  const ticks = await TickReports.open(mq, ds.ttChannel);
-  const nodes: DataNode[] = [];
-  let nodeId = 0;
-  const w: World = {
-    mq,
-    objects,
-    ds,
-    rc,
-    feeder,
-    ticks,
-    channel,
-    nodes,
-    async node(options = {}) {
-      const n = await startNode({ mq, objects, ds, rc }, ++nodeId, options);
-      nodes.push(n);
-      await n.watchDmChannels([channel]);
-      return n;
-    },
-    async flushAll(node, segmentIds) {
-      await node.flush({ dbId: 1n, collectionId: COLL, segmentIds });
-      const seq = await feeder.tick();
-      await ticks.waitSeq(channel, seq);
-      for (const id of segmentIds)
-        assert.equal(ds.seg(id).state, SegmentState.FLUSHED, `segment ${id} flushed`);
-    },
-    async close() {
-      for (const n of nodes) await n.close();
-      await ticks.close();
-      await mq.close();
-      await objects.close();
-      await t.cleanup();
-    },
-  };
-  return w;
-}
+import { COLL, P1, P2, world } from "./world.ts";
 
 describe("data node: insert path", () => {
   it("rows synced on flush equal the produced rows exactly (every type, bit-exact)", async () => {

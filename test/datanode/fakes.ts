@@ -39,6 +39,8 @@ export class FakeDataService implements DataService {
   readonly channels = new Map<string, { collectionId: bigint; checkpoint: ChannelCheckpoint }>();
   readonly saves: SaveRecord[] = [];
   readonly registered: NodeInfo[] = [];
+  /** Requests a correct data node never sends (the channel stops on them; tests assert none). */
+  readonly violations: string[] = [];
   readonly ttChannel: string;
   readonly statsChannel: string;
   /** Called before each saveBinlogPaths; a returned error is thrown instead of committing. */
@@ -123,8 +125,23 @@ export class FakeDataService implements DataService {
     if (key === this.last) return; // an identical retry
     const s = this.segments.get(req.segmentId);
     if (s === undefined) throw new StrataError("SegmentNotFound", `segment ${req.segmentId}`);
-    if (s.state === SegmentState.FLUSHED || s.state === SegmentState.DROPPED) {
+    if (s.state === SegmentState.DROPPED) {
       throw new StrataError("ParameterInvalid", `segment ${req.segmentId} is ${s.state}`);
+    }
+    if (s.state === SegmentState.FLUSHED) {
+      // Like the real dataservice: only deletes, strictly past what the segment has persisted.
+      const deltaOnly =
+        !req.flushed &&
+        req.fieldBinlogs.length === 0 &&
+        req.statslogs.length === 0 &&
+        req.deltalogs.length > 0 &&
+        req.persistedRows === s.persistedRows &&
+        req.persistedSeq > s.persistedSeq;
+      if (!deltaOnly) {
+        const msg = `not a delta-only save on FLUSHED segment ${req.segmentId}`;
+        this.violations.push(msg);
+        throw new Error(msg);
+      }
     }
     const ch = this.channels.get(req.channel);
     if (ch === undefined || s.channel !== req.channel || req.checkpoint.channel !== req.channel) {

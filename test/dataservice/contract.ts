@@ -19,6 +19,7 @@ import type { CollectionInfo } from "../../src/rootcoord/types.ts";
 import { rng } from "../helpers/env.ts";
 import {
   type BackendFactory,
+  deltaRequest,
   Env,
   FakeRootCoord,
   rejectsWith,
@@ -487,6 +488,106 @@ export function dataServiceSuite(name: string, factory: BackendFactory): void {
             syncRequest(segY, 1, { tag: "y1", rows: 1, persistedSeq: 50, checkpointSeq: 50 }),
           ),
           "ParameterInvalid",
+        );
+      }),
+    );
+
+    it(
+      "a FLUSHED segment takes delta-only saves (appended, seq and checkpoint forward, still FLUSHED) and nothing else",
+      withEnv(async (env) => {
+        await env.addNode(1);
+        await env.addNode(2);
+        const c = await env.collection("c_delta", 1);
+        const ch = c.channels[0]!;
+        assert.equal(await env.owner(ch), 1);
+        const [x] = await assign1(env, req(c, ch, 10));
+        const id = x!.segId;
+        await env.ds.flush({ dbId: 0n, collectionId: c.collectionId });
+        await env.report(1, c, ch, x!.expireTime, [[id, 10]]);
+        assert.equal(await env.state(id), FLUSHING);
+        await env.ds.saveBinlogPaths(
+          syncRequest(await info(env, id), 1, {
+            tag: "f",
+            rows: 10,
+            persistedSeq: 30,
+            checkpointSeq: 28,
+            flushed: true,
+          }),
+        );
+        const flushed = await info(env, id);
+        assert.equal(flushed.state, FLUSHED);
+        const cp = async () => (await env.ds.getVChannelInfo(ch)).checkpoint.seq;
+        assert.equal(await cp(), 28);
+
+        // Accepted: the delta log is appended, persistedSeq and checkpoint move, nothing else changes.
+        const d1 = deltaRequest(flushed, 1, { tag: "d1", entries: 3, persistedSeq: 40, checkpointSeq: 35 });
+        await env.ds.saveBinlogPaths(d1);
+        const after1 = await info(env, id);
+        assert.deepEqual(after1, { ...flushed, persistedSeq: 40, deltalogs: d1.deltalogs });
+        assert.equal(await cp(), 35);
+        assert.equal(await env.state(id), FLUSHED);
+        assert.equal((await env.ds.getSegmentStates({ segmentId: id })).numRows, 10);
+
+        // A retried identical request is a no-op, even once later saves went in.
+        await env.ds.saveBinlogPaths(d1);
+        assert.deepEqual(await info(env, id), after1, "retry changed the segment");
+        assert.equal(await cp(), 35);
+        const d2 = deltaRequest(flushed, 1, { tag: "d2", entries: 1, persistedSeq: 50, checkpointSeq: 33 });
+        await env.ds.saveBinlogPaths(d2);
+        const after2 = await info(env, id);
+        assert.deepEqual(
+          after2.deltalogs.map((d) => d.path),
+          [d1.deltalogs[0]!.path, d2.deltalogs[0]!.path],
+        );
+        assert.equal(after2.persistedSeq, 50);
+        assert.equal(await cp(), 35, "the checkpoint never moves back");
+        await env.ds.saveBinlogPaths(d1);
+        await env.ds.saveBinlogPaths(d2);
+        assert.deepEqual(await info(env, id), after2, "late retries changed the segment");
+
+        // Everything else on a FLUSHED segment is refused and changes nothing.
+        const base = { entries: 2, persistedSeq: 60, checkpointSeq: 60 };
+        const full = syncRequest(flushed, 1, { tag: "r0", rows: 10, persistedSeq: 60, checkpointSeq: 60 });
+        const bad: [string, unknown][] = [
+          [
+            "field binlogs",
+            { ...deltaRequest(flushed, 1, { tag: "r1", ...base }), fieldBinlogs: full.fieldBinlogs },
+          ],
+          ["stats logs", { ...deltaRequest(flushed, 1, { tag: "r2", ...base }), statslogs: full.statslogs }],
+          ["flushed=true", { ...deltaRequest(flushed, 1, { tag: "r3", ...base }), flushed: true }],
+          ["persistedSeq backwards", deltaRequest(flushed, 1, { tag: "r4", ...base, persistedSeq: 45 })],
+          ["persistedSeq not forward", deltaRequest(flushed, 1, { tag: "r5", ...base, persistedSeq: 50 })],
+          [
+            "persistedRows changed",
+            { ...deltaRequest(flushed, 1, { tag: "r6", ...base }), persistedRows: 11 },
+          ],
+          ["no delta log", { ...deltaRequest(flushed, 1, { tag: "r7", ...base }), deltalogs: [] }],
+          ["not the owner", deltaRequest(flushed, 2, { tag: "r8", ...base })],
+          ["a full sync", full],
+        ];
+        for (const [what, r] of bad) {
+          // biome-ignore lint/suspicious/noExplicitAny: deliberately invalid requests
+          await rejectsWith(env.ds.saveBinlogPaths(r as any), "ParameterInvalid", what);
+          assert.deepEqual(await info(env, id), after2, `${what}: nothing changed`);
+          assert.equal(await cp(), 35, `${what}: checkpoint unchanged`);
+        }
+
+        // Durable, and handed to a data node that (re)starts the channel.
+        await env.restart();
+        assert.deepEqual(await info(env, id), after2);
+        const v = await env.ds.getVChannelInfo(ch);
+        assert.equal(v.checkpoint.seq, 35);
+        assert.deepEqual(
+          v.segments.find((s) => s.segmentId === id),
+          after2,
+        );
+
+        // A dropped segment takes nothing.
+        await env.ds.dropCollection(c.collectionId);
+        await rejectsWith(
+          env.ds.saveBinlogPaths(deltaRequest(after2, 1, { tag: "r9", ...base })),
+          "ParameterInvalid",
+          "dropped",
         );
       }),
     );

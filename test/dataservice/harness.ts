@@ -377,6 +377,36 @@ export function syncRequest(
   };
 }
 
+/** A delta-only sync of `seg` (deletes of its rows after its flush): one delta log, nothing else. */
+export function deltaRequest(
+  seg: SegmentInfo,
+  nodeId: number,
+  o: { tag: string; entries: number; persistedSeq: number; checkpointSeq: number },
+): SaveBinlogPathsRequest {
+  return {
+    nodeId,
+    segmentId: seg.segmentId,
+    collectionId: seg.collectionId,
+    partitionId: seg.partitionId,
+    channel: seg.channel,
+    fieldBinlogs: [],
+    statslogs: [],
+    deltalogs: [
+      {
+        path: `delta_log/${seg.collectionId}/${seg.partitionId}/${seg.segmentId}/${o.tag}`,
+        entries: o.entries,
+        timestampFrom: 5n,
+        timestampTo: 6n,
+        size: 16 * o.entries,
+      },
+    ],
+    persistedRows: seg.persistedRows,
+    persistedSeq: o.persistedSeq,
+    checkpoint: { channel: seg.channel, seq: o.checkpointSeq, timestamp: 7n },
+    flushed: false,
+  };
+}
+
 /** Records every state seen per segment and asserts none ever moves backwards. */
 export class StateTrace {
   readonly #seen = new Map<bigint, number[]>();
