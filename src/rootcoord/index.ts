@@ -1,2 +1,8 @@
-export { createRootCoord, dmlChannelName, type RootCoordDeps, type RootCoordOptions } from "./rootcoord.ts";
+export {
+  createRootCoord,
+  dmlChannelName,
+  type ManagedRootCoord,
+  type RootCoordDeps,
+  type RootCoordOptions,
+} from "./rootcoord.ts";
 export * from "./types.ts";

@@ -54,7 +54,17 @@ export function dmlChannelName(collectionId: bigint, shard: number): string {
   return `dml_${collectionId}_${shard}`;
 }
 
-class RootCoordImpl implements RootCoord {
+/** A root coordinator plus the start-up step the wiring needs. */
+export interface ManagedRootCoord extends RootCoord {
+  /**
+   * Loads the catalogue from the meta store without starting anything else, so roles that
+   * recover before `start()` (the dataservice re-watching channels) can already describe
+   * collections. Idempotent; `start()` calls it too.
+   */
+  loadCatalog(): Promise<void>;
+}
+
+class RootCoordImpl implements ManagedRootCoord {
   readonly #d: RootCoordDeps;
   readonly #tickMs: number;
   readonly #proxyTimeoutMs: number;
@@ -67,6 +77,7 @@ class RootCoordImpl implements RootCoord {
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> = Promise.resolve();
   #closed = false;
+  #loaded = false;
 
   constructor(deps: RootCoordDeps, opts: RootCoordOptions) {
     this.#d = deps;
@@ -75,12 +86,18 @@ class RootCoordImpl implements RootCoord {
     this.#dd = opts.ddChannel ?? "dd";
   }
 
-  async start(): Promise<void> {
+  async loadCatalog(): Promise<void> {
+    if (this.#loaded) return;
     await this.#d.mq.ensureChannel(this.#dd);
     for (const c of await loadCatalog(this.#d.kv)) {
       this.#byId.set(c.info.collectionId, c);
       this.#byName.set(c.info.schema.name, c.info.collectionId);
     }
+    this.#loaded = true;
+  }
+
+  async start(): Promise<void> {
+    await this.loadCatalog();
     // A crash between the catalogue commit and the dataservice call leaves channels unwatched:
     // re-announcing is idempotent.
     for (const { info } of this.#byId.values()) {
@@ -346,6 +363,6 @@ class RootCoordImpl implements RootCoord {
   }
 }
 
-export function createRootCoord(deps: RootCoordDeps, opts: RootCoordOptions = {}): RootCoord {
+export function createRootCoord(deps: RootCoordDeps, opts: RootCoordOptions = {}): ManagedRootCoord {
   return new RootCoordImpl(deps, opts);
 }

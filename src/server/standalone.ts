@@ -136,8 +136,10 @@ export async function startStandalone(
       { timeTickIntervalMs: config.rootcoord.timeTickIntervalMs },
     );
 
-    // Start order: the dataservice recovers its meta, rootcoord loads the catalogue (and
-    // re-announces channels), the data node registers and is given its channels, then the proxy.
+    // Start order: rootcoord loads the catalogue (so anyone can describe collections), the
+    // dataservice recovers its meta and re-sends channel watches, rootcoord starts ticking and
+    // re-announces channels, the data node registers and is given its channels, then the proxy.
+    await rootcoord.loadCatalog();
     await ds.start();
     cleanups.push(() => ds.close());
     await rootcoord.start();
