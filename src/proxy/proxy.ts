@@ -1,14 +1,14 @@
 import type { Column } from "../common/column.ts";
 import { StrataError } from "../common/errors.ts";
+import { gather, groupByShard } from "../common/gather.ts";
 import type { Logger } from "../common/log.ts";
-import { encodeMsg, type FieldColumn, MsgType } from "../common/msg/index.ts";
+import { encodeInsertRows, encodeMsg, type FieldColumn, MsgType } from "../common/msg/index.ts";
 import { primaryField } from "../common/schema.ts";
 import type { Timestamp } from "../common/timestamp.ts";
 import { DataType } from "../common/types.ts";
 import { type DataService, SegmentState } from "../dataservice/types.ts";
 import type { MessageQueue } from "../mq/types.ts";
 import { type CollectionInfo, DEFAULT_PARTITION, type RootCoord } from "../rootcoord/types.ts";
-import { gather, groupByShard } from "./gather.ts";
 import { shardOf } from "./hash.ts";
 import { InflightTracker } from "./inflight.ts";
 import { SegmentAssigner } from "./segment-assigner.ts";
@@ -177,16 +177,19 @@ class ProxyImpl implements ProxyService {
           const idx = rows.subarray(at, at + slice.count);
           at += slice.count;
           payloads.push(
-            encodeMsg({
-              type: MsgType.Insert,
-              timestamp: ts,
-              collectionId: info.collectionId,
-              partitionId,
-              segmentId: slice.segId,
-              channel,
-              rowIds: gather({ type: DataType.Int64, data: rowIds }, idx).data as BigInt64Array,
-              fields: fields.map((f) => ({ fieldId: f.fieldId, column: gather(f.column, idx) })),
-            }),
+            encodeInsertRows(
+              {
+                type: MsgType.Insert,
+                timestamp: ts,
+                collectionId: info.collectionId,
+                partitionId,
+                segmentId: slice.segId,
+                channel,
+                rowIds,
+                fields,
+              },
+              idx,
+            ),
           );
         }
         if (upsert) {

@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Column } from "../../src/common/column.ts";
 import { isStrataError } from "../../src/common/errors.ts";
+import { gather } from "../../src/common/gather.ts";
 import {
   type DeleteMsg,
   decodeMsg,
+  encodeInsertRows,
   encodeMsg,
   type InsertMsg,
   type Msg,
@@ -209,5 +211,35 @@ describe("log message codec", () => {
         assert.ok(isStrataError(e, "Corrupted"), String(e));
       }
     }
+  });
+});
+
+describe("encodeInsertRows", () => {
+  it("writes exactly the bytes of encoding the gathered message, for every column type", () => {
+    const rows = 50;
+    const m: InsertMsg = {
+      type: MsgType.Insert,
+      timestamp: 99n,
+      collectionId: 1n,
+      partitionId: 2n,
+      segmentId: 3n,
+      channel: "dml_1_0",
+      rowIds: new BigInt64Array(rows).map((_, i) => BigInt(i) * 3n),
+      fields: columns(rows, 17),
+    };
+    const r = rng(5);
+    for (const n of [0, 1, 17, 50]) {
+      const idx = new Uint32Array(n).map(() => Math.floor(r() * rows));
+      const gathered: InsertMsg = {
+        ...m,
+        rowIds: gather({ type: DataType.Int64, data: m.rowIds }, idx).data as BigInt64Array,
+        fields: m.fields.map((f) => ({ fieldId: f.fieldId, column: gather(f.column, idx) })),
+      };
+      assert.deepEqual(Buffer.from(encodeInsertRows(m, idx)), Buffer.from(encodeMsg(gathered)));
+    }
+    assert.throws(
+      () => encodeInsertRows(m, new Uint32Array([rows])),
+      (e: unknown) => isStrataError(e, "ParameterInvalid"),
+    );
   });
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { gather, groupByShard } from "../../src/common/gather.ts";
 import { DataType } from "../../src/common/types.ts";
-import { gather, groupByShard } from "../../src/proxy/gather.ts";
 import { shardOf } from "../../src/proxy/hash.ts";
 import { InflightTracker } from "../../src/proxy/inflight.ts";
 

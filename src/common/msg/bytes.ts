@@ -6,6 +6,7 @@ import { StrataError } from "../errors.ts";
  */
 export class ByteWriter {
   readonly #parts: { offset: number; bytes: Uint8Array }[] = [];
+  readonly #deferred: { offset: number; size: number; fill: (dst: Uint8Array) => void }[] = [];
   #size = 0;
   readonly #scratch = new DataView(new ArrayBuffer(8));
 
@@ -20,6 +21,12 @@ export class ByteWriter {
   bytes(b: Uint8Array): void {
     if (b.byteLength > 0) this.#parts.push({ offset: this.#size, bytes: b });
     this.#size += b.byteLength;
+  }
+
+  /** Reserves `size` bytes that `fill` writes straight into the output at `finish` (no staging copy). */
+  deferred(size: number, fill: (dst: Uint8Array) => void): void {
+    if (size > 0) this.#deferred.push({ offset: this.#size, size, fill });
+    this.#size += size;
   }
 
   /** A typed array's raw little-endian bytes (the platform is little-endian). */
@@ -55,6 +62,7 @@ export class ByteWriter {
     // ArrayBuffer allocation guarantees 8-byte alignment of offset 0.
     const out = new Uint8Array(new ArrayBuffer(this.#size));
     for (const p of this.#parts) out.set(p.bytes, p.offset);
+    for (const d of this.#deferred) d.fill(out.subarray(d.offset, d.offset + d.size));
     return out;
   }
 }

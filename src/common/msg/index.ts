@@ -4,6 +4,7 @@ export {
   type DdlMsg,
   type DeleteMsg,
   decodeMsg,
+  encodeInsertRows,
   encodeMsg,
   type FieldColumn,
   type InsertMsg,

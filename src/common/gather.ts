@@ -1,5 +1,5 @@
-import type { Column } from "../common/column.ts";
-import { DataType } from "../common/types.ts";
+import type { Column } from "./column.ts";
+import { DataType } from "./types.ts";
 
 /** The rows `idx` of a column, in that order, as a new column (typed-array copies, no per-row objects for fixed width). */
 export function gather(c: Column, idx: Uint32Array): Column {
