@@ -30,8 +30,10 @@ export const ERRORS = {
   Closed: { milvusCode: 2, legacyCode: UNEXPECTED, retriable: false, kind: "system" },
   // catalogue objects
   CollectionNotFound: { milvusCode: 100, legacyCode: 4, retriable: false, kind: "input" },
+  CollectionNotLoaded: { milvusCode: 101, legacyCode: UNEXPECTED, retriable: false, kind: "input" },
   CollectionIllegalSchema: { milvusCode: 105, legacyCode: UNEXPECTED, retriable: false, kind: "input" },
   PartitionNotFound: { milvusCode: 200, legacyCode: UNEXPECTED, retriable: false, kind: "input" },
+  PartitionNotLoaded: { milvusCode: 201, legacyCode: UNEXPECTED, retriable: false, kind: "input" },
   ChannelNotFound: { milvusCode: 500, legacyCode: UNEXPECTED, retriable: false, kind: "input" },
   SegmentNotFound: { milvusCode: 600, legacyCode: UNEXPECTED, retriable: false, kind: "input" },
   IndexNotFound: { milvusCode: 700, legacyCode: 25, retriable: false, kind: "input" },
