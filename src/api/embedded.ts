@@ -1,6 +1,14 @@
 import { loadConfig, type StrataConfig } from "../common/config.ts";
 import { createLogger, type Logger } from "../common/log.ts";
-import type { FlushOptions, MutationResult } from "../proxy/index.ts";
+import type {
+  FlushOptions,
+  LoadState,
+  MutationResult,
+  QueryRequest,
+  QueryRow,
+  SearchHit,
+  SearchRequest,
+} from "../proxy/index.ts";
 import type { FieldValues, InsertData } from "../proxy/validate.ts";
 import type { CollectionInfo, CreateCollectionRequest, PartitionInfo } from "../rootcoord/types.ts";
 import { type Standalone, startStandalone } from "../server/standalone.ts";
@@ -101,12 +109,53 @@ export class Strata {
     });
   }
 
-  /** Deletes rows by primary key. */
-  delete(collection: string, pks: FieldValues, opts: WriteOptions = {}): Promise<MutationResult> {
+  /** Deletes rows by primary key, or (`{ filter }`) every row matching an expression. */
+  delete(
+    collection: string,
+    target: FieldValues | { readonly filter: string },
+    opts: WriteOptions = {},
+  ): Promise<MutationResult> {
+    const what =
+      !Array.isArray(target) && !ArrayBuffer.isView(target) && "filter" in target
+        ? { filter: target.filter }
+        : { pks: target as FieldValues };
     return this.#node.proxy.delete({
       collectionName: collection,
-      pks,
+      ...what,
       ...(opts.partition === undefined ? {} : { partitionName: opts.partition }),
+    });
+  }
+
+  /** Loads the collection (or some partitions) for search and query; resolves once it serves. */
+  load(collection: string, partitions?: readonly string[], timeoutMs?: number): Promise<void> {
+    return this.#node.proxy.load(collection, partitions, timeoutMs);
+  }
+
+  release(collection: string, partitions?: readonly string[]): Promise<void> {
+    return this.#node.proxy.release(collection, partitions);
+  }
+
+  loadState(collection: string): Promise<LoadState> {
+    return this.#node.proxy.loadState(collection);
+  }
+
+  /** Top-k vector search; one list of hits per query vector. */
+  search(collection: string, req: Omit<SearchRequest, "collectionName">): Promise<SearchHit[][]> {
+    return this.#node.proxy.search({ ...req, collectionName: collection });
+  }
+
+  /** Rows matching a filter (and/or ids); `outputFields: ["count(*)"]` counts. */
+  query(collection: string, req: Omit<QueryRequest, "collectionName">): Promise<QueryRow[]> {
+    return this.#node.proxy.query({ ...req, collectionName: collection });
+  }
+
+  /** Rows by primary key. */
+  get(collection: string, ids: FieldValues, outputFields: readonly string[] = ["*"]): Promise<QueryRow[]> {
+    return this.#node.proxy.query({
+      collectionName: collection,
+      ids,
+      outputFields,
+      consistencyLevel: "Strong",
     });
   }
 

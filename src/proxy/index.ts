@@ -1,4 +1,5 @@
 export { createProxy, type ProxyDeps, type ProxyOptions } from "./proxy.ts";
+export type * from "./read-types.ts";
 export type { DeleteRequest, FlushOptions, InsertRequest, MutationResult, ProxyService } from "./types.ts";
 export {
   type FieldValues,

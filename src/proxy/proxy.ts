@@ -11,6 +11,8 @@ import type { MessageQueue } from "../mq/types.ts";
 import { type CollectionInfo, DEFAULT_PARTITION, type RootCoord } from "../rootcoord/types.ts";
 import { shardOf } from "./hash.ts";
 import { InflightTracker } from "./inflight.ts";
+import { type ReadDeps, ReadPath } from "./read.ts";
+import type { LoadState, QueryRequest, QueryRow, SearchHit, SearchRequest } from "./read-types.ts";
 import { SegmentAssigner } from "./segment-assigner.ts";
 import type { DeleteRequest, FlushOptions, InsertRequest, MutationResult, ProxyService } from "./types.ts";
 import { validateInsert, validatePks } from "./validate.ts";
@@ -21,6 +23,8 @@ export interface ProxyDeps {
   readonly dataservice: DataService;
   readonly mq: MessageQueue;
   readonly logger: Logger;
+  /** The read path; without it search/query/load fail with Unimplemented. */
+  readonly read?: Omit<ReadDeps, "lastWriteTs" | "rootcoord">;
 }
 
 export interface ProxyOptions {
@@ -38,11 +42,39 @@ class ProxyImpl implements ProxyService {
   #timer: NodeJS.Timeout | undefined;
   #reporting: Promise<void> = Promise.resolve();
   #closed = false;
+  #lastWriteTs: Timestamp = 0n;
+  readonly #read: ReadPath | undefined;
 
   constructor(deps: ProxyDeps, opts: ProxyOptions) {
     this.#d = deps;
     this.#tickMs = opts.timeTickIntervalMs ?? 200;
     this.#assigner = new SegmentAssigner(deps.dataservice, opts.segmentRequestRows ?? 20_000);
+    this.#read =
+      deps.read === undefined
+        ? undefined
+        : new ReadPath({ ...deps.read, rootcoord: deps.rootcoord, lastWriteTs: () => this.#lastWriteTs });
+  }
+
+  #reader(): ReadPath {
+    this.#check();
+    if (this.#read === undefined) throw new StrataError("Unimplemented", "this proxy has no read path");
+    return this.#read;
+  }
+
+  load(collection: string, partitions?: readonly string[], timeoutMs?: number): Promise<void> {
+    return this.#reader().load(collection, partitions, timeoutMs);
+  }
+  release(collection: string, partitions?: readonly string[]): Promise<void> {
+    return this.#reader().release(collection, partitions);
+  }
+  loadState(collection: string): Promise<LoadState> {
+    return this.#reader().loadState(collection);
+  }
+  search(req: SearchRequest): Promise<SearchHit[][]> {
+    return this.#reader().search(req);
+  }
+  query(req: QueryRequest): Promise<QueryRow[]> {
+    return this.#reader().query(req);
   }
 
   async start(): Promise<void> {
@@ -213,6 +245,7 @@ class ProxyImpl implements ProxyService {
       throw e;
     }
     await this.#publish(ts, used, perChannel);
+    if (ts > this.#lastWriteTs) this.#lastWriteTs = ts;
     return { ids: pkValues, timestamp: ts, count: n };
   }
 
@@ -220,7 +253,23 @@ class ProxyImpl implements ProxyService {
     this.#check();
     const info = await this.#d.rootcoord.describeCollection(req.collectionName);
     const partitionId = req.partitionName === undefined ? -1n : this.#partitionId(info, req.partitionName);
-    const pks = validatePks(info.schema, req.pks);
+    if ((req.pks === undefined) === (req.filter === undefined)) {
+      throw new StrataError("ParameterInvalid", "delete needs either primary keys or a filter");
+    }
+    let keys = req.pks;
+    if (req.filter !== undefined) {
+      const pkName = primaryField(info.schema).name;
+      const rows = await this.#reader().query({
+        collectionName: req.collectionName,
+        filter: req.filter,
+        outputFields: [pkName],
+        consistencyLevel: "Strong",
+        ...(req.partitionName === undefined ? {} : { partitionNames: [req.partitionName] }),
+      });
+      if (rows.length === 0) return { ids: new BigInt64Array(0), timestamp: 0n, count: 0 };
+      keys = rows.map((r) => r[pkName]);
+    }
+    const pks = validatePks(info.schema, keys ?? []);
     const groups = groupByShard(shardOf(pks, info.shardsNum), info.shardsNum);
     const used = info.channels.filter((_, s) => (groups[s]?.length ?? 0) > 0);
     const ts = await this.#inflight.stamp(used, () => this.#d.rootcoord.allocTimestamp());
@@ -246,6 +295,7 @@ class ProxyImpl implements ProxyService {
       ]);
     }
     await this.#publish(ts, used, perChannel);
+    if (ts > this.#lastWriteTs) this.#lastWriteTs = ts;
     return { ids: pks, timestamp: ts, count: pks.length };
   }
 

@@ -1,5 +1,6 @@
 import type { Timestamp } from "../common/timestamp.ts";
 import type { CollectionInfo, CreateCollectionRequest, PartitionInfo } from "../rootcoord/types.ts";
+import type { LoadState, QueryRequest, QueryRow, SearchHit, SearchRequest } from "./read-types.ts";
 import type { FieldValues, InsertData } from "./validate.ts";
 
 export interface InsertRequest {
@@ -13,8 +14,10 @@ export interface DeleteRequest {
   readonly collectionName: string;
   /** Default: every partition. */
   readonly partitionName?: string;
-  /** Primary keys to delete. */
-  readonly pks: FieldValues;
+  /** Primary keys to delete (or `filter`). */
+  readonly pks?: FieldValues;
+  /** Delete every row matching this expression (resolved to keys with a Strong query). */
+  readonly filter?: string;
 }
 
 export interface MutationResult {
@@ -62,4 +65,12 @@ export interface ProxyService {
   delete(req: DeleteRequest): Promise<MutationResult>;
   /** Seals the collections' growing segments and (by default) waits until they are FLUSHED. */
   flush(collectionNames: readonly string[], opts?: FlushOptions): Promise<{ segmentIds: bigint[] }>;
+
+  /** Loads partitions (default all) into query nodes and waits until they serve. */
+  load(collection: string, partitions?: readonly string[], timeoutMs?: number): Promise<void>;
+  release(collection: string, partitions?: readonly string[]): Promise<void>;
+  loadState(collection: string): Promise<LoadState>;
+  /** @throws StrataError CollectionNotLoaded, ParameterInvalid, Timeout (consistency wait). */
+  search(req: SearchRequest): Promise<SearchHit[][]>;
+  query(req: QueryRequest): Promise<QueryRow[]>;
 }

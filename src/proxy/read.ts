@@ -1,0 +1,404 @@
+import type { Column, SparseRow } from "../common/column.ts";
+import { StrataError } from "../common/errors.ts";
+import type { FieldColumn } from "../common/msg/index.ts";
+import { type FieldSchema, primaryField } from "../common/schema.ts";
+import { subtractMs, type Timestamp } from "../common/timestamp.ts";
+import { DataType, isVectorType } from "../common/types.ts";
+import { compileFilter, type ExprPlan } from "../expr/index.ts";
+import type { MetricType, NodeScope, QueryNode } from "../querynode/types.ts";
+import { type Distribution, PartitionState, type QueryService } from "../queryservice/types.ts";
+import type { CollectionInfo, RootCoord } from "../rootcoord/types.ts";
+import {
+  type ConsistencyLevel,
+  type LoadState,
+  MAX_NQ,
+  MAX_TOPK,
+  type QueryRequest,
+  type QueryRow,
+  type ReadOptions,
+  type SearchHit,
+  type SearchRequest,
+} from "./read-types.ts";
+import { concatColumns, reduceHits } from "./reduce.ts";
+import { valueAt } from "./rows.ts";
+import { validatePks } from "./validate.ts";
+
+export interface ReadDeps {
+  readonly rootcoord: RootCoord;
+  readonly queryservice: QueryService;
+  readonly queryNodes: (nodeId: number) => QueryNode | undefined;
+  /** The caller's last write timestamp (Session consistency). */
+  readonly lastWriteTs: () => Timestamp;
+}
+
+const COUNT = "count(*)";
+const BOUNDED_STALENESS_MS = 5000;
+
+function bad(msg: string): never {
+  throw new StrataError("ParameterInvalid", msg);
+}
+
+/** The proxy's read side: load/release, search and query fanned out to query nodes and reduced. */
+export class ReadPath {
+  readonly #d: ReadDeps;
+
+  constructor(deps: ReadDeps) {
+    this.#d = deps;
+  }
+
+  #partitionIds(info: CollectionInfo, names: readonly string[] | undefined): bigint[] {
+    if (names === undefined || names.length === 0) return info.partitions.map((p) => p.partitionId);
+    return names.map((n) => {
+      const p = info.partitions.find((x) => x.name === n);
+      if (p === undefined)
+        throw new StrataError("PartitionNotFound", `partition ${n} not found in ${info.schema.name}`);
+      return p.partitionId;
+    });
+  }
+
+  async load(
+    collection: string,
+    partitions: readonly string[] | undefined,
+    timeoutMs = 120_000,
+  ): Promise<void> {
+    const info = await this.#d.rootcoord.describeCollection(collection);
+    const partitionIds = this.#partitionIds(info, partitions);
+    await this.#d.queryservice.loadPartitions({
+      dbId: info.dbId,
+      collectionId: info.collectionId,
+      partitionIds,
+    });
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const d = await this.#d.queryservice.describePartition({
+        dbId: info.dbId,
+        collectionId: info.collectionId,
+        partitionIds,
+      });
+      if (d.partitionDescriptions.every((p) => p.state === PartitionState.IN_MEMORY)) return;
+      if (Date.now() > deadline)
+        throw new StrataError("Timeout", `loading ${collection} did not finish in ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async release(collection: string, partitions: readonly string[] | undefined): Promise<void> {
+    const info = await this.#d.rootcoord.describeCollection(collection);
+    await this.#d.queryservice.releasePartitions({
+      dbId: info.dbId,
+      collectionId: info.collectionId,
+      partitionIds: this.#partitionIds(info, partitions),
+    });
+  }
+
+  async loadState(collection: string): Promise<LoadState> {
+    if (!(await this.#d.rootcoord.hasCollection(collection))) return "NotExist";
+    const info = await this.#d.rootcoord.describeCollection(collection);
+    const d = await this.#d.queryservice.describePartition({
+      dbId: info.dbId,
+      collectionId: info.collectionId,
+      partitionIds: info.partitions.map((p) => p.partitionId),
+    });
+    const states = d.partitionDescriptions.map((p) => p.state);
+    if (states.every((s) => s === PartitionState.IN_MEMORY)) return "Loaded";
+    if (states.every((s) => s === PartitionState.NOT_PRESENT || s === PartitionState.NOT_EXIST))
+      return "NotLoad";
+    return "Loading";
+  }
+
+  async #guarantee(level: ConsistencyLevel): Promise<{ guaranteeTs: Timestamp; strong: boolean }> {
+    switch (level) {
+      case "Strong":
+        return { guaranteeTs: await this.#d.rootcoord.allocTimestamp(), strong: true };
+      case "Bounded":
+        return {
+          guaranteeTs: subtractMs(await this.#d.rootcoord.allocTimestamp(), BOUNDED_STALENESS_MS),
+          strong: false,
+        };
+      case "Session":
+        return { guaranteeTs: this.#d.lastWriteTs(), strong: false };
+      case "Eventually":
+        return { guaranteeTs: 0n, strong: false };
+      default:
+        return bad(`unknown consistency level ${String(level)}`);
+    }
+  }
+
+  /** Per-node scopes of a read; the read timestamp is common to all nodes. */
+  async #scopes(
+    info: CollectionInfo,
+    opts: ReadOptions,
+    filter: ExprPlan | undefined,
+  ): Promise<{ node: QueryNode; scope: NodeScope }[]> {
+    let dist: Distribution;
+    try {
+      dist = await this.#d.queryservice.getDistribution(info.collectionId);
+    } catch (e) {
+      if (e instanceof StrataError && e.code === "CollectionNotLoaded") {
+        throw new StrataError(
+          "CollectionNotLoaded",
+          `collection ${info.schema.name} is not loaded: call load first`,
+        );
+      }
+      throw e;
+    }
+    const partitionIds = this.#partitionIds(info, opts.partitionNames);
+    const loaded = new Set(dist.partitionIds);
+    for (const id of partitionIds) {
+      if (!loaded.has(id) && opts.partitionNames !== undefined) {
+        throw new StrataError("PartitionNotLoaded", `partition ${id} of ${info.schema.name} is not loaded`);
+      }
+    }
+    const wanted = partitionIds.filter((id) => loaded.has(id));
+    if (wanted.length === 0)
+      throw new StrataError("CollectionNotLoaded", `collection ${info.schema.name} is not loaded`);
+    const { guaranteeTs, strong } = await this.#guarantee(opts.consistencyLevel ?? "Bounded");
+    const nodeIds = new Set<number>([
+      ...dist.channels.map((c) => c.nodeId),
+      ...dist.sealed.map((s) => s.nodeId),
+    ]);
+    const nodes = new Map<number, QueryNode>();
+    for (const id of nodeIds) {
+      const n = this.#d.queryNodes(id);
+      if (n === undefined) throw new StrataError("ServiceUnavailable", `query node ${id} is not available`);
+      nodes.set(id, n);
+    }
+    // Non-Strong reads see whatever every channel has fully applied, never half a tick pack.
+    let readTs = guaranteeTs;
+    if (!strong) {
+      let minSafe: Timestamp | undefined;
+      for (const c of dist.channels) {
+        const t = (nodes.get(c.nodeId) as QueryNode).tSafe(c.channel);
+        if (minSafe === undefined || t < minSafe) minSafe = t;
+      }
+      if (minSafe !== undefined && minSafe > readTs) readTs = minSafe;
+    }
+    const excludeGrowing = dist.sealed.map((s) => s.segmentId);
+    const want = new Set(wanted);
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    return [...nodes].map(([id, node]) => ({
+      node,
+      scope: {
+        collectionId: info.collectionId,
+        partitionIds: wanted,
+        sealedSegmentIds: dist.sealed
+          .filter((s) => s.nodeId === id && want.has(s.partitionId))
+          .map((s) => s.segmentId),
+        channels: dist.channels.filter((c) => c.nodeId === id).map((c) => c.channel),
+        excludeGrowing,
+        readTs,
+        guaranteeTs,
+        timeoutMs,
+        ...(filter === undefined ? {} : { filter }),
+      },
+    }));
+  }
+
+  #outputFields(info: CollectionInfo, names: readonly string[] | undefined): FieldSchema[] {
+    if (names === undefined) return [];
+    const all = names.includes("*");
+    return info.schema.fields
+      .filter((f) => !f.isDynamic && (all || names.includes(f.name)))
+      .concat(
+        names
+          .filter((n) => n !== "*" && n !== COUNT && !info.schema.fields.some((f) => f.name === n))
+          .map((n) => bad(`output field ${n} is not in the schema of ${info.schema.name}`)),
+      );
+  }
+
+  async search(req: SearchRequest): Promise<SearchHit[][]> {
+    const info = await this.#d.rootcoord.describeCollection(req.collectionName);
+    const vectors = info.schema.fields.filter((f) => isVectorType(f.dataType));
+    const field = req.annsField === undefined ? vectors[0] : vectors.find((f) => f.name === req.annsField);
+    if (field === undefined)
+      bad(`anns field ${req.annsField ?? ""} is not a vector field of ${info.schema.name}`);
+    if (req.annsField === undefined && vectors.length > 1)
+      bad("the collection has several vector fields: give annsField");
+    const limit = req.limit ?? 10;
+    const offset = req.offset ?? 0;
+    if (!Number.isInteger(limit) || limit < 1) bad(`limit must be a positive integer, got ${limit}`);
+    if (!Number.isInteger(offset) || offset < 0) bad(`offset must be a non-negative integer, got ${offset}`);
+    if (limit + offset > MAX_TOPK) bad(`limit + offset must be at most ${MAX_TOPK}, got ${limit + offset}`);
+    const metric = req.metricType ?? defaultMetric(field.dataType);
+    const { queries, nq } = queryVectors(field, req.data);
+    const filter =
+      req.filter === undefined || req.filter.trim() === ""
+        ? undefined
+        : compileFilter(req.filter, info.schema);
+    const output = this.#outputFields(info, req.outputFields);
+    const scopes = await this.#scopes(info, req, filter);
+    const perNode = await Promise.all(
+      scopes.map(({ node, scope }) =>
+        node.search({
+          ...scope,
+          vectorFieldId: field.fieldId,
+          metric,
+          queries,
+          nq,
+          topk: limit + offset,
+          outputFieldIds: output.map((f) => f.fieldId),
+        }),
+      ),
+    );
+    const out: SearchHit[][] = [];
+    for (let q = 0; q < nq; q++) {
+      const lists = perNode.map((r) => r.results[q]).filter((h) => h !== undefined);
+      const merged = reduceHits(lists, metric, offset, limit);
+      out.push(
+        merged.pks.map((id, i) => ({
+          id,
+          score: merged.scores[i] as number,
+          fields: rowFields(output, merged.fields, i),
+        })),
+      );
+    }
+    return out;
+  }
+
+  async query(req: QueryRequest): Promise<QueryRow[]> {
+    const info = await this.#d.rootcoord.describeCollection(req.collectionName);
+    const pk = primaryField(info.schema);
+    const names = req.outputFields ?? [pk.name];
+    const countOnly = names.length === 1 && names[0] === COUNT;
+    if (!countOnly && names.includes(COUNT)) bad("count(*) cannot be combined with other output fields");
+    const limit = req.limit;
+    const offset = req.offset ?? 0;
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
+      bad(`limit must be a positive integer, got ${limit}`);
+    if (!Number.isInteger(offset) || offset < 0) bad(`offset must be a non-negative integer, got ${offset}`);
+    const hasFilter = req.filter !== undefined && req.filter.trim() !== "";
+    if (!hasFilter && req.ids === undefined && limit === undefined && !countOnly) {
+      bad("a query needs a filter, ids, a limit, or count(*)");
+    }
+    let filter: ExprPlan | undefined;
+    if (hasFilter || req.ids !== undefined) {
+      const parts: string[] = [];
+      if (hasFilter) parts.push(`(${req.filter})`);
+      const templateValues: Record<string, readonly (bigint | string)[]> = {};
+      if (req.ids !== undefined) {
+        const ids = validatePks(info.schema, req.ids);
+        templateValues.__strata_ids = [...ids];
+        parts.push(`${pk.name} in {__strata_ids}`);
+      }
+      filter = compileFilter(parts.join(" and "), info.schema, { templateValues });
+    }
+    const output = countOnly ? [] : this.#outputFields(info, names);
+    const scopes = await this.#scopes(info, req, filter);
+    const perNode = await Promise.all(
+      scopes.map(({ node, scope }) =>
+        node.query({
+          ...scope,
+          outputFieldIds: [...new Set([pk.fieldId, ...output.map((f) => f.fieldId)])],
+          ...(limit === undefined ? {} : { limit: limit + offset }),
+          countOnly,
+        }),
+      ),
+    );
+    if (countOnly) return [{ [COUNT]: perNode.reduce((n, r) => n + r.count, 0) }];
+    // Nodes return rows ordered by primary key; merge them, a key once.
+    const rows: { pk: bigint | string; node: number; row: number }[] = [];
+    perNode.forEach((r, node) => {
+      for (let row = 0; row < r.pks.length; row++)
+        rows.push({ pk: r.pks[row] as bigint | string, node, row });
+    });
+    rows.sort((a, b) => (a.pk < b.pk ? -1 : a.pk > b.pk ? 1 : a.node - b.node));
+    const unique = rows.filter((r, i) => i === 0 || rows[i - 1]?.pk !== r.pk);
+    const page = unique.slice(offset, limit === undefined ? undefined : offset + limit);
+    if (page.length === 0) return [];
+    const cols = output.map((f) => ({
+      fieldId: f.fieldId,
+      column: concatColumns(page.map((p) => pickRow(perNode[p.node]?.fields, f.fieldId, p.row))),
+    }));
+    return page.map((_, i) => rowFields(output, cols, i));
+  }
+}
+
+function pickRow(fields: readonly FieldColumn[] | undefined, fieldId: number, row: number): Column {
+  const c = fields?.find((f) => f.fieldId === fieldId)?.column;
+  if (c === undefined)
+    throw new StrataError("ServiceInternal", `query node returned no column for field ${fieldId}`);
+  return sliceRow(c, row);
+}
+
+function sliceRow(c: Column, row: number): Column {
+  switch (c.type) {
+    case DataType.FloatVector:
+      return { ...c, data: c.data.subarray(row * c.dim, (row + 1) * c.dim) };
+    case DataType.BinaryVector:
+      return { ...c, data: c.data.subarray((row * c.dim) / 8, ((row + 1) * c.dim) / 8) };
+    case DataType.Float16Vector:
+    case DataType.BFloat16Vector:
+      return { ...c, data: c.data.subarray(row * c.dim, (row + 1) * c.dim) };
+    default:
+      if (Array.isArray(c.data)) return { ...c, data: c.data.slice(row, row + 1) } as Column;
+      return { ...c, data: (c.data as Uint8Array).subarray(row, row + 1) } as Column;
+  }
+}
+
+function rowFields(
+  output: readonly FieldSchema[],
+  cols: readonly FieldColumn[],
+  i: number,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of output) {
+    const c = cols.find((x) => x.fieldId === f.fieldId)?.column;
+    if (c !== undefined) out[f.name] = valueAt(c, i);
+  }
+  return out;
+}
+
+function defaultMetric(t: DataType): MetricType {
+  if (t === DataType.BinaryVector) return "HAMMING";
+  if (t === DataType.SparseFloatVector) return "IP";
+  return "L2";
+}
+
+function queryVectors(
+  field: FieldSchema,
+  data: SearchRequest["data"],
+): { queries: Float32Array | Uint8Array | readonly SparseRow[]; nq: number } {
+  const dim = field.dim ?? 0;
+  if (field.dataType === DataType.SparseFloatVector) {
+    const rows = data as readonly SparseRow[];
+    if (!Array.isArray(rows) || rows.length === 0) bad("search needs at least one query vector");
+    if (rows.length > MAX_NQ) bad(`at most ${MAX_NQ} query vectors, got ${rows.length}`);
+    return { queries: rows, nq: rows.length };
+  }
+  if (field.dataType === DataType.BinaryVector) {
+    const width = dim / 8;
+    let bytes: Uint8Array;
+    if (data instanceof Uint8Array) bytes = data;
+    else {
+      const rows = data as readonly ArrayLike<number>[];
+      bytes = new Uint8Array(rows.length * width);
+      rows.forEach((r, i) => {
+        if (r.length !== width) bad(`query ${i} has ${r.length} bytes, expected ${width}`);
+        bytes.set(Array.from(r), i * width);
+      });
+    }
+    if (bytes.length === 0 || bytes.length % width !== 0)
+      bad(`query vectors must be whole rows of ${width} bytes`);
+    const nq = bytes.length / width;
+    if (nq > MAX_NQ) bad(`at most ${MAX_NQ} query vectors, got ${nq}`);
+    return { queries: bytes, nq };
+  }
+  let flat: Float32Array;
+  if (data instanceof Float32Array) flat = data;
+  else {
+    const rows = data as readonly ArrayLike<number>[];
+    flat = new Float32Array(rows.length * dim);
+    rows.forEach((r, i) => {
+      if (r.length !== dim) bad(`query ${i} has dim ${r.length}, expected ${dim}`);
+      for (let k = 0; k < dim; k++) flat[i * dim + k] = r[k] as number;
+    });
+  }
+  if (flat.length === 0 || flat.length % dim !== 0) bad(`query vectors must be whole rows of dim ${dim}`);
+  for (let i = 0; i < flat.length; i++) {
+    const x = flat[i] as number;
+    if (x - x !== 0) bad(`query vector ${Math.floor(i / dim)} contains ${x}`);
+  }
+  const nq = flat.length / dim;
+  if (nq > MAX_NQ) bad(`at most ${MAX_NQ} query vectors, got ${nq}`);
+  return { queries: flat, nq };
+}
