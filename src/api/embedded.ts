@@ -115,10 +115,11 @@ export class Strata {
     target: FieldValues | { readonly filter: string },
     opts: WriteOptions = {},
   ): Promise<MutationResult> {
-    const what =
-      !Array.isArray(target) && !ArrayBuffer.isView(target) && "filter" in target
-        ? { filter: target.filter }
-        : { pks: target as FieldValues };
+    const isFilter = (t: unknown): t is { readonly filter: string } =>
+      typeof t === "object" && t !== null && !Array.isArray(t) && !ArrayBuffer.isView(t) && "filter" in t;
+    const what: { filter: string } | { pks: FieldValues } = isFilter(target)
+      ? { filter: target.filter }
+      : { pks: target as FieldValues };
     return this.#node.proxy.delete({
       collectionName: collection,
       ...what,
