@@ -67,7 +67,7 @@ async function strataRound(dim: number, batches: ReturnType<typeof makeBatches>,
   }
 }
 
-async function rawLogRound(dim: number, batches: ReturnType<typeof makeBatches>) {
+async function rawLogRound(batches: ReturnType<typeof makeBatches>) {
   const dir = mkdtempSync(join(tmpdir(), "strata-bench-raw-"));
   const mq = await openEmbeddedMq({ dir });
   try {
@@ -95,7 +95,7 @@ for (const c of CASES) {
     // Interleaved so machine drift hits all three alike.
     seq.push(await strataRound(c.dim, batches, 1));
     par.push(await strataRound(c.dim, batches, 4));
-    raw.push(await rawLogRound(c.dim, batches));
+    raw.push(await rawLogRound(batches));
   }
   const rps = (ms: number) => Math.round(c.rows / (ms / 1000));
   const rawRps = rps(median(raw));

@@ -10,6 +10,7 @@
 import { availableParallelism } from "node:os";
 import { DataType } from "../src/common/types.ts";
 import { SearchPool, type SearchResult, searchExact } from "../src/index/index.ts";
+import { clustered } from "./datasets.ts";
 
 const N = Number(process.env.BENCH_N ?? 200_000);
 const DIM = Number(process.env.BENCH_DIM ?? 128);
@@ -20,57 +21,6 @@ const TOPK = Number(process.env.BENCH_TOPK ?? 10);
 const CENTRES = 1000;
 const SEED = 42;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** perf-notes §3.2: 1,000 centres from N(0,1)^d, per-cluster sigma from U(0.25, 0.6), points = centre + sigma N(0,1)^d. */
-function clustered(
-  n: number,
-  nq: number,
-  d: number,
-  seed: number,
-): { base: Float32Array; queries: Float32Array } {
-  const r = mulberry32(seed);
-  let spare: number | undefined;
-  const gauss = () => {
-    if (spare !== undefined) {
-      const s = spare;
-      spare = undefined;
-      return s;
-    }
-    let u = 0;
-    while (u === 0) u = r();
-    const v = r();
-    const m = Math.sqrt(-2 * Math.log(u));
-    spare = m * Math.sin(2 * Math.PI * v);
-    return m * Math.cos(2 * Math.PI * v);
-  };
-  const centres = new Float32Array(CENTRES * d);
-  for (let i = 0; i < centres.length; i++) centres[i] = gauss();
-  const sigma = new Float32Array(CENTRES);
-  for (let c = 0; c < CENTRES; c++) sigma[c] = 0.25 + 0.35 * r();
-  const points = (m: number) => {
-    const out = new Float32Array(m * d);
-    for (let i = 0; i < m; i++) {
-      const c = Math.floor(r() * CENTRES);
-      const s = sigma[c]!;
-      for (let j = 0; j < d; j++) out[i * d + j] = centres[c * d + j]! + s * gauss();
-    }
-    return out;
-  };
-  const base = points(n);
-  return { base, queries: points(nq) };
-}
-
-/** The plain loop: one row at a time, four accumulators, insertion into a sorted top-k. */
 function naiveL2(base: Float32Array, d: number, q: Float32Array, k: number): Int32Array {
   const n = base.length / d;
   const ids = new Int32Array(k).fill(-1);
@@ -293,7 +243,7 @@ function percentile(xs: number[], p: number): number {
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 const tGen = performance.now();
-const { base, queries } = clustered(N, Math.max(NQ, SINGLE), DIM, SEED);
+const { base, queries } = clustered(N, DIM, Math.max(NQ, SINGLE), SEED, CENTRES);
 const genMs = performance.now() - tGen;
 const vectors = { type: DataType.FloatVector, dim: DIM, data: base } as const;
 const cores = availableParallelism();
