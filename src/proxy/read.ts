@@ -63,6 +63,9 @@ export class ReadPath {
   ): Promise<void> {
     const info = await this.#d.rootcoord.describeCollection(collection);
     const partitionIds = this.#partitionIds(info, partitions);
+    // Load completes once every channel has caught up to this moment, so a read at any
+    // consistency level right after load sees what was written before it.
+    const caughtUpTo = await this.#d.rootcoord.allocTimestamp();
     await this.#d.queryservice.loadPartitions({
       dbId: info.dbId,
       collectionId: info.collectionId,
@@ -75,7 +78,13 @@ export class ReadPath {
         collectionId: info.collectionId,
         partitionIds,
       });
-      if (d.partitionDescriptions.every((p) => p.state === PartitionState.IN_MEMORY)) return;
+      if (d.partitionDescriptions.every((p) => p.state === PartitionState.IN_MEMORY)) {
+        const dist = await this.#d.queryservice.getDistribution(info.collectionId);
+        const behind = dist.channels.some(
+          (c) => (this.#d.queryNodes(c.nodeId)?.tSafe(c.channel) ?? 0n) < caughtUpTo,
+        );
+        if (!behind) return;
+      }
       if (Date.now() > deadline)
         throw new StrataError("Timeout", `loading ${collection} did not finish in ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 20));

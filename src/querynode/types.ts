@@ -122,7 +122,12 @@ export interface QueryNode {
   /** Measured memory held by loaded data and CPU share used. */
   resourceCost(): ResourceCost;
   /** IDs of sealed segments loaded and growing segments held, for the query service. */
-  segments(): { readonly sealed: readonly bigint[]; readonly growing: readonly bigint[] };
+  segments(): {
+    readonly sealed: readonly bigint[];
+    readonly growing: readonly bigint[];
+    /** Rows held per segment (deleted rows included), when the node reports them. */
+    readonly rows?: ReadonlyMap<bigint, number>;
+  };
 
   /** Top-k search over the scope. @throws StrataError Timeout (tSafe), ParameterInvalid. */
   search(req: NodeSearchRequest): Promise<NodeSearchResult>;

@@ -7,6 +7,8 @@ import { createDataNode } from "../datanode/index.ts";
 import type { DataNode } from "../datanode/types.ts";
 import { createDataService, type ManagedDataService } from "../dataservice/index.ts";
 import { createProxy, type ProxyService } from "../proxy/index.ts";
+import { createQueryNode, type QueryNode } from "../querynode/index.ts";
+import { createQueryService, type ManagedQueryService } from "../queryservice/index.ts";
 import { createRootCoord } from "../rootcoord/index.ts";
 import type { RootCoord } from "../rootcoord/types.ts";
 import { type Backends, openBackends } from "./backends.ts";
@@ -16,6 +18,7 @@ import { type HealthServer, startHealthServer } from "./health.ts";
 export const TSO_KEY = "rootcoord/tso";
 export const ID_ALLOCATOR_KEY = "rootcoord/idalloc";
 const DATA_NODE_ID = 1;
+const QUERY_NODE_ID = 1;
 const PROXY_ID = 1;
 
 export interface StandaloneOptions {
@@ -31,6 +34,8 @@ export interface Standalone {
   readonly rootcoord: RootCoord;
   readonly dataservice: ManagedDataService;
   readonly datanode: DataNode;
+  readonly queryservice: ManagedQueryService;
+  readonly querynode: QueryNode;
   readonly proxy: ProxyService;
   readonly health: HealthServer | undefined;
   /** Stops everything in reverse order of start. Idempotent. */
@@ -125,6 +130,25 @@ export async function startStandalone(
       },
     );
     nodes.set(DATA_NODE_ID, datanode);
+    const queryNodes = new Map<number, QueryNode>();
+    const qs = createQueryService({
+      kv: backends.kv,
+      mq: backends.mq,
+      dataservice: ds,
+      rootcoord,
+      queryNodes: (id) => queryNodes.get(id),
+      logger: log.child({ role: "queryservice", nodeId: 1 }),
+    });
+    const querynode = createQueryNode({
+      nodeId: QUERY_NODE_ID,
+      mq: backends.mq,
+      objects: backends.objects,
+      dataservice: ds,
+      rootcoord,
+      queryservice: () => qs,
+      logger: log.child({ role: "querynode", nodeId: QUERY_NODE_ID }),
+    });
+    queryNodes.set(QUERY_NODE_ID, querynode);
     const proxy = createProxy(
       {
         proxyId: PROXY_ID,
@@ -132,6 +156,7 @@ export async function startStandalone(
         dataservice: ds,
         mq: backends.mq,
         logger: log.child({ role: "proxy", nodeId: PROXY_ID }),
+        read: { queryservice: qs, queryNodes: (id) => queryNodes.get(id) },
       },
       { timeTickIntervalMs: config.rootcoord.timeTickIntervalMs },
     );
@@ -146,6 +171,10 @@ export async function startStandalone(
     cleanups.push(() => rootcoord.close());
     await datanode.start();
     cleanups.push(() => datanode.close());
+    await qs.start();
+    cleanups.push(() => qs.close());
+    await querynode.start();
+    cleanups.push(() => querynode.close());
     await proxy.start();
     cleanups.push(() => proxy.close());
 
@@ -165,6 +194,8 @@ export async function startStandalone(
       rootcoord,
       dataservice: ds,
       datanode,
+      queryservice: qs,
+      querynode,
       proxy,
       health,
       close: async () => {

@@ -1,0 +1,62 @@
+import { StrataError } from "../common/errors.ts";
+import type { Logger } from "../common/log.ts";
+
+export interface RetryOptions {
+  readonly attempts: number;
+  readonly baseMs: number;
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  readonly what: string;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new StrataError("Closed", "query node closing"));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new StrataError("Closed", "query node closing"));
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Runs `fn`, retrying retriable StrataErrors with exponential backoff until `attempts` or abort. */
+export async function withRetry<T>(fn: () => Promise<T>, o: RetryOptions): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    if (o.signal.aborted) throw new StrataError("Closed", `${o.what}: query node closing`);
+    try {
+      return await fn();
+    } catch (e) {
+      if (!(e instanceof StrataError && e.retriable) || attempt >= o.attempts || o.signal.aborted) throw e;
+      o.logger.warn({ err: e, attempt, what: o.what }, "retrying after a retriable error");
+      await sleep(o.baseMs * 2 ** (attempt - 1), o.signal);
+    }
+  }
+}
+
+/** Runs `tasks` with at most `limit` at once; rejects with the first failure once all settled. */
+export async function runLimited<T>(tasks: readonly (() => Promise<T>)[], limit: number): Promise<T[]> {
+  const out: T[] = new Array(tasks.length);
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length && failure === undefined) {
+      const i = next++;
+      try {
+        out[i] = await (tasks[i] as () => Promise<T>)();
+      } catch (e) {
+        failure ??= { error: e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  if (failure !== undefined) throw failure.error;
+  return out;
+}
