@@ -51,7 +51,8 @@ function fixedLayout(d: FieldDesc): FixedLayout | undefined {
     case DataType.Double:
       return layout(Float64Array, 1, false);
     case DataType.FloatVector:
-      return layout(Float32Array, dim, true);
+      // Plain buffers from offset 0: the native scan (usearch) cannot read SharedArrayBuffers.
+      return layout(Float32Array, dim, false);
     case DataType.BinaryVector:
       return layout(Uint8Array, dim / 8, true);
     case DataType.Float16Vector:

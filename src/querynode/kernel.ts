@@ -1,7 +1,7 @@
 import type { Column } from "../common/column.ts";
 import type { Logger } from "../common/log.ts";
 import { DataType } from "../common/types.ts";
-import { SearchPool, searchExact } from "../index/index.ts";
+import { nativeSearch, SearchPool, searchExact } from "../index/index.ts";
 import type { SegmentSearch } from "./search.ts";
 
 /** Scans at least this big (allowed rows × row cost × nq) start the node's own worker pool. */
@@ -47,6 +47,10 @@ export class SearchRunner {
   }
 
   readonly search: SegmentSearch = async (column, metric, queries, nq, topk, allow) => {
+    if (queries instanceof Float32Array) {
+      const native = nativeSearch(column, queries, nq, metric, topk, allow);
+      if (native !== undefined) return { offsets: native.offsets, scores: native.scores };
+    }
     const req = { queries, nq, metric, topk, bitset: allow };
     const pool = this.pool(column, nq, allow);
     const r =
@@ -64,6 +68,9 @@ export class SearchRunner {
   }
 
   private pool(column: Column, nq: number, allow: Uint8Array): SearchPool | undefined {
+    // Float vectors live on plain buffers for the native scan; the pool would copy them per search.
+    if (column.type === DataType.FloatVector && !(column.data.buffer instanceof SharedArrayBuffer))
+      return undefined;
     if (this.shared !== undefined) return this.shared;
     if (this.own !== undefined || this.workers === 0 || this.starting !== undefined || this.closed)
       return this.own;

@@ -140,12 +140,13 @@ describe("segments", () => {
     );
   });
 
-  it("dense vectors sit on SharedArrayBuffers (no copy for search workers); JSON rows are compact", () => {
+  it("float vectors own a plain buffer from offset 0 (native scan); other dense vectors sit on SharedArrayBuffers; JSON rows are compact", () => {
     const v = concatColumns({ fieldId: 1, dataType: DataType.FloatVector, dim: 2 }, [
       { type: DataType.FloatVector, dim: 2, data: Float32Array.from([1, 2]) },
       { type: DataType.FloatVector, dim: 2, data: Float32Array.from([3, 4]) },
     ]);
-    assert.ok((v.data as Float32Array).buffer instanceof SharedArrayBuffer);
+    assert.ok(!((v.data as Float32Array).buffer instanceof SharedArrayBuffer));
+    assert.equal((v.data as Float32Array).byteOffset, 0);
     assert.deepEqual(Array.from(v.data as Float32Array), [1, 2, 3, 4]);
     const big = new Uint8Array(1000);
     const j = concatColumns({ fieldId: 2, dataType: DataType.JSON }, [
