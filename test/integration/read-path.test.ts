@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { Strata } from "../../src/api/embedded.ts";
 import { isStrataError } from "../../src/common/errors.ts";
 import type { MetricType } from "../../src/querynode/types.ts";
+import { distributedOverrides } from "../helpers/cluster.ts";
 import { rng, tempDir } from "../helpers/env.ts";
 
 const DIM = 32;
@@ -72,183 +73,190 @@ function assertHits(
   }
 }
 
-describe("read path: search and query against a brute-force oracle", () => {
-  let t: Awaited<ReturnType<typeof tempDir>>;
-  let db: Strata;
-  const live = new Map<number, Row>();
-  const r = rng(99);
-  const makeRows = (from: number, n: number) => {
-    const id: number[] = [];
-    const vec = new Float32Array(n * DIM);
-    const nn: number[] = [];
-    const s: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const pk = from + i;
-      const v = new Float32Array(DIM).map(() => r() * 2 - 1);
-      vec.set(v, i * DIM);
-      id.push(pk);
-      nn.push(pk % 100);
-      s.push(`s${pk % 37}`);
-      live.set(pk, { vec: v, n: pk % 100, s: `s${pk % 37}` });
-    }
-    return { id, vec, n: nn, s };
-  };
+function oracleSuite(name: string, skip: string | false, overrides: () => Record<string, unknown>): void {
+  describe(`read path on ${name}: search and query against a brute-force oracle`, { skip }, () => {
+    let t: Awaited<ReturnType<typeof tempDir>>;
+    let db: Strata;
+    const live = new Map<number, Row>();
+    const r = rng(99);
+    const makeRows = (from: number, n: number) => {
+      const id: number[] = [];
+      const vec = new Float32Array(n * DIM);
+      const nn: number[] = [];
+      const s: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const pk = from + i;
+        const v = new Float32Array(DIM).map(() => r() * 2 - 1);
+        vec.set(v, i * DIM);
+        id.push(pk);
+        nn.push(pk % 100);
+        s.push(`s${pk % 37}`);
+        live.set(pk, { vec: v, n: pk % 100, s: `s${pk % 37}` });
+      }
+      return { id, vec, n: nn, s };
+    };
 
-  before(async () => {
-    t = await tempDir();
-    db = await Strata.open(t.dir);
-    await db.createCollection({
-      schema: {
-        name: "docs",
-        fields: [
-          { name: "id", dataType: "Int64", isPrimaryKey: true },
-          { name: "vec", dataType: "FloatVector", dim: DIM },
-          { name: "n", dataType: "Int64" },
-          { name: "s", dataType: "VarChar", maxLength: 16 },
-        ],
-      },
-    });
-    await assert.rejects(db.search("docs", { data: [new Array(DIM).fill(0)] }), (e: unknown) =>
-      isStrataError(e, "CollectionNotLoaded"),
-    );
-    for (let from = 0; from < 3000; from += 500) await db.insert("docs", { columns: makeRows(from, 500) });
-    await db.flush("docs");
-    await db.load("docs");
-    assert.equal(await db.loadState("docs"), "Loaded");
-    for (let from = 3000; from < 4000; from += 500) await db.insert("docs", { columns: makeRows(from, 500) });
-    const deleted = Array.from({ length: 200 }, (_, i) => i * 19);
-    await db.delete("docs", deleted);
-    for (const pk of deleted) live.delete(pk);
-  });
-  after(async () => {
-    await db?.close();
-    await t?.cleanup();
-  });
-
-  for (const metric of ["L2", "IP", "COSINE"] as const) {
-    it(`${metric}: nq = 1 and nq = 64, sealed + growing, deletes applied, with and without a filter`, async () => {
-      const queries = Array.from({ length: 64 }, () => Array.from({ length: DIM }, () => r() * 2 - 1));
-      const res1 = await db.search("docs", {
-        data: [queries[0] as number[]],
-        metricType: metric,
-        limit: 10,
-        consistencyLevel: "Strong",
+    before(async () => {
+      t = await tempDir();
+      db = await Strata.open({ dataDir: t.dir, overrides: overrides() });
+      await db.createCollection({
+        schema: {
+          name: "docs",
+          fields: [
+            { name: "id", dataType: "Int64", isPrimaryKey: true },
+            { name: "vec", dataType: "FloatVector", dim: DIM },
+            { name: "n", dataType: "Int64" },
+            { name: "s", dataType: "VarChar", maxLength: 16 },
+          ],
+        },
       });
-      assertHits(
-        res1[0] ?? [],
-        oracle(live, Float32Array.from(queries[0] as number[]), metric, 10, () => true),
-        `${metric} nq=1`,
+      await assert.rejects(db.search("docs", { data: [new Array(DIM).fill(0)] }), (e: unknown) =>
+        isStrataError(e, "CollectionNotLoaded"),
       );
-      const res = await db.search("docs", {
-        data: queries,
-        metricType: metric,
-        limit: 7,
-        consistencyLevel: "Strong",
-      });
-      assert.equal(res.length, 64);
-      res.forEach((hits, q) => {
+      for (let from = 0; from < 3000; from += 500) await db.insert("docs", { columns: makeRows(from, 500) });
+      await db.flush("docs");
+      await db.load("docs");
+      assert.equal(await db.loadState("docs"), "Loaded");
+      for (let from = 3000; from < 4000; from += 500)
+        await db.insert("docs", { columns: makeRows(from, 500) });
+      const deleted = Array.from({ length: 200 }, (_, i) => i * 19);
+      await db.delete("docs", deleted);
+      for (const pk of deleted) live.delete(pk);
+    });
+    after(async () => {
+      await db?.close();
+      await t?.cleanup();
+    });
+
+    for (const metric of ["L2", "IP", "COSINE"] as const) {
+      it(`${metric}: nq = 1 and nq = 64, sealed + growing, deletes applied, with and without a filter`, async () => {
+        const queries = Array.from({ length: 64 }, () => Array.from({ length: DIM }, () => r() * 2 - 1));
+        const res1 = await db.search("docs", {
+          data: [queries[0] as number[]],
+          metricType: metric,
+          limit: 10,
+          consistencyLevel: "Strong",
+        });
         assertHits(
-          hits,
-          oracle(live, Float32Array.from(queries[q] as number[]), metric, 7, () => true),
-          `${metric} q${q}`,
+          res1[0] ?? [],
+          oracle(live, Float32Array.from(queries[0] as number[]), metric, 10, () => true),
+          `${metric} nq=1`,
         );
+        const res = await db.search("docs", {
+          data: queries,
+          metricType: metric,
+          limit: 7,
+          consistencyLevel: "Strong",
+        });
+        assert.equal(res.length, 64);
+        res.forEach((hits, q) => {
+          assertHits(
+            hits,
+            oracle(live, Float32Array.from(queries[q] as number[]), metric, 7, () => true),
+            `${metric} q${q}`,
+          );
+        });
+        const filtered = await db.search("docs", {
+          data: queries.slice(0, 8),
+          metricType: metric,
+          limit: 5,
+          filter: 'n % 3 == 0 and s like "s1%"',
+          outputFields: ["n", "s"],
+          consistencyLevel: "Strong",
+        });
+        filtered.forEach((hits, q) => {
+          const want = oracle(
+            live,
+            Float32Array.from(queries[q] as number[]),
+            metric,
+            5,
+            (_, row) => row.n % 3 === 0 && row.s.startsWith("s1"),
+          );
+          assertHits(hits, want, `${metric} filtered q${q}`);
+          for (const h of hits) {
+            const row = live.get(Number(h.id)) as Row;
+            assert.equal(h.fields.n, BigInt(row.n));
+            assert.equal(h.fields.s, row.s);
+          }
+        });
       });
-      const filtered = await db.search("docs", {
-        data: queries.slice(0, 8),
-        metricType: metric,
-        limit: 5,
-        filter: 'n % 3 == 0 and s like "s1%"',
-        outputFields: ["n", "s"],
+    }
+
+    it("offset pages through the same ranking", async () => {
+      const q = Array.from({ length: DIM }, () => r());
+      const all = (await db.search("docs", { data: [q], limit: 20, consistencyLevel: "Strong" }))[0] ?? [];
+      const page =
+        (await db.search("docs", { data: [q], limit: 10, offset: 10, consistencyLevel: "Strong" }))[0] ?? [];
+      assert.deepEqual(
+        page.map((h) => h.id),
+        all.slice(10).map((h) => h.id),
+      );
+    });
+
+    it("query: count(*), filter with output fields, limit, get by ids", async () => {
+      const [count] = await db.query("docs", { outputFields: ["count(*)"], consistencyLevel: "Strong" });
+      assert.equal(count?.["count(*)"], live.size);
+      const rows = await db.query("docs", {
+        filter: "n == 42",
+        outputFields: ["id", "s"],
         consistencyLevel: "Strong",
       });
-      filtered.forEach((hits, q) => {
-        const want = oracle(
-          live,
-          Float32Array.from(queries[q] as number[]),
-          metric,
-          5,
-          (_, row) => row.n % 3 === 0 && row.s.startsWith("s1"),
-        );
-        assertHits(hits, want, `${metric} filtered q${q}`);
-        for (const h of hits) {
-          const row = live.get(Number(h.id)) as Row;
-          assert.equal(h.fields.n, BigInt(row.n));
-          assert.equal(h.fields.s, row.s);
-        }
+      const want = [...live]
+        .filter(([, row]) => row.n === 42)
+        .map(([pk]) => pk)
+        .sort((a, b) => a - b);
+      assert.deepEqual(
+        rows.map((x) => Number(x.id)),
+        want,
+      );
+      const limited = await db.query("docs", { filter: "n >= 0", limit: 5, consistencyLevel: "Strong" });
+      assert.equal(limited.length, 5);
+      const got = await db.get("docs", [1, 19, 3999, 123456]);
+      assert.deepEqual(
+        got.map((x) => Number(x.id)),
+        [1, 3999],
+        "deleted (19) and missing keys are absent",
+      );
+      assert.equal((got[0]?.vec as number[] | undefined)?.length, DIM);
+    });
+
+    it("reads its own writes with Strong: an insert is visible and a delete hidden right after they return", async () => {
+      const v = Array.from({ length: DIM }, () => 5);
+      await db.insert("docs", { rows: [{ id: 900001, vec: v, n: 1, s: "x" }] });
+      const hits = await db.search("docs", { data: [v], limit: 1, consistencyLevel: "Strong" });
+      assert.equal(hits[0]?.[0]?.id, 900001n);
+      await db.delete("docs", [900001]);
+      assert.deepEqual(await db.get("docs", [900001]), []);
+      await db.delete("docs", { filter: "n == 7" });
+      const [c] = await db.query("docs", {
+        filter: "n == 7",
+        outputFields: ["count(*)"],
+        consistencyLevel: "Strong",
       });
+      assert.equal(c?.["count(*)"], 0);
+      for (const [pk, row] of [...live]) if (row.n === 7) live.delete(pk);
     });
-  }
 
-  it("offset pages through the same ranking", async () => {
-    const q = Array.from({ length: DIM }, () => r());
-    const all = (await db.search("docs", { data: [q], limit: 20, consistencyLevel: "Strong" }))[0] ?? [];
-    const page =
-      (await db.search("docs", { data: [q], limit: 10, offset: 10, consistencyLevel: "Strong" }))[0] ?? [];
-    assert.deepEqual(
-      page.map((h) => h.id),
-      all.slice(10).map((h) => h.id),
-    );
-  });
-
-  it("query: count(*), filter with output fields, limit, get by ids", async () => {
-    const [count] = await db.query("docs", { outputFields: ["count(*)"], consistencyLevel: "Strong" });
-    assert.equal(count?.["count(*)"], live.size);
-    const rows = await db.query("docs", {
-      filter: "n == 42",
-      outputFields: ["id", "s"],
-      consistencyLevel: "Strong",
+    it("keeps deletes after flush, reload and restart", async () => {
+      await db.flush("docs");
+      await db.release("docs");
+      assert.equal(await db.loadState("docs"), "NotLoad");
+      await db.load("docs");
+      let [c] = await db.query("docs", { outputFields: ["count(*)"], consistencyLevel: "Strong" });
+      assert.equal(c?.["count(*)"], live.size);
+      await db.close();
+      db = await Strata.open({ dataDir: t.dir, overrides: overrides() });
+      await db.load("docs");
+      [c] = await db.query("docs", { outputFields: ["count(*)"], consistencyLevel: "Strong" });
+      assert.equal(c?.["count(*)"], live.size);
+      assert.deepEqual(await db.get("docs", [19, 38]), []);
     });
-    const want = [...live]
-      .filter(([, row]) => row.n === 42)
-      .map(([pk]) => pk)
-      .sort((a, b) => a - b);
-    assert.deepEqual(
-      rows.map((x) => Number(x.id)),
-      want,
-    );
-    const limited = await db.query("docs", { filter: "n >= 0", limit: 5, consistencyLevel: "Strong" });
-    assert.equal(limited.length, 5);
-    const got = await db.get("docs", [1, 19, 3999, 123456]);
-    assert.deepEqual(
-      got.map((x) => Number(x.id)),
-      [1, 3999],
-      "deleted (19) and missing keys are absent",
-    );
-    assert.equal((got[0]?.vec as number[] | undefined)?.length, DIM);
   });
+}
 
-  it("reads its own writes with Strong: an insert is visible and a delete hidden right after they return", async () => {
-    const v = Array.from({ length: DIM }, () => 5);
-    await db.insert("docs", { rows: [{ id: 900001, vec: v, n: 1, s: "x" }] });
-    const hits = await db.search("docs", { data: [v], limit: 1, consistencyLevel: "Strong" });
-    assert.equal(hits[0]?.[0]?.id, 900001n);
-    await db.delete("docs", [900001]);
-    assert.deepEqual(await db.get("docs", [900001]), []);
-    await db.delete("docs", { filter: "n == 7" });
-    const [c] = await db.query("docs", {
-      filter: "n == 7",
-      outputFields: ["count(*)"],
-      consistencyLevel: "Strong",
-    });
-    assert.equal(c?.["count(*)"], 0);
-    for (const [pk, row] of [...live]) if (row.n === 7) live.delete(pk);
-  });
-
-  it("keeps deletes after flush, reload and restart", async () => {
-    await db.flush("docs");
-    await db.release("docs");
-    assert.equal(await db.loadState("docs"), "NotLoad");
-    await db.load("docs");
-    let [c] = await db.query("docs", { outputFields: ["count(*)"], consistencyLevel: "Strong" });
-    assert.equal(c?.["count(*)"], live.size);
-    await db.close();
-    db = await Strata.open(t.dir);
-    await db.load("docs");
-    [c] = await db.query("docs", { outputFields: ["count(*)"], consistencyLevel: "Strong" });
-    assert.equal(c?.["count(*)"], live.size);
-    assert.deepEqual(await db.get("docs", [19, 38]), []);
-  });
-});
+oracleSuite("embedded backends", false, () => ({}));
+const dist = distributedOverrides();
+oracleSuite("NATS JetStream, etcd and S3", dist.skip, () => dist.overrides ?? {});
 
 describe("read path: handoff never shows a gap or a double count", () => {
   it("count(*) with Strong equals the acknowledged rows while rows stream in and segments flush", async () => {
