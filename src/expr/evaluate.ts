@@ -631,11 +631,11 @@ class Evaluator {
     const seen = new Int32Array(need).fill(-1);
     let row = 0;
     let hits = 0;
-    let any = false;
+    let anyHit = false;
     /** Records a hit; true when the row is decided and the scan can stop. */
     const visit = (k: number): boolean => {
       if (k < 0) return false;
-      any = true;
+      anyHit = true;
       if (seen[k] !== row) {
         seen[k] = row;
         hits++;
@@ -645,7 +645,7 @@ class Evaluator {
     for (let i = 0; i < n; i++) {
       row = i;
       hits = 0;
-      any = false;
+      anyHit = false;
       if (v.k === "arr") {
         const row = v.d[i] as Column;
         switch (row.type) {
@@ -676,7 +676,7 @@ class Evaluator {
       } else {
         throw new Error(`contains on ${v.k}`);
       }
-      out[i] = (mode === "all" ? hits === need : any) ? 1 : 0;
+      out[i] = (mode === "all" ? hits === need : anyHit) ? 1 : 0;
     }
     return out;
   }
