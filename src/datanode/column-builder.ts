@@ -1,9 +1,9 @@
 import type { Column, SparseRow } from "../common/column.ts";
 import { columnLength } from "../common/column.ts";
 import { StrataError } from "../common/errors.ts";
+import { Growable } from "../common/growable.ts";
 import type { FieldSchema } from "../common/schema.ts";
 import { DataType } from "../common/types.ts";
-import { Growable } from "./growable.ts";
 
 /**
  * Accumulates the rows of one field of one segment, chunk by chunk (one decoded message column at
@@ -105,8 +105,8 @@ class StringBuilder implements ColumnBuilder {
 
 class JsonBuilder implements ColumnBuilder {
   private readonly field: FieldSchema;
-  private readonly payload = new Growable<Uint8Array>(Uint8Array);
-  private readonly ends = new Growable<Float64Array>(Float64Array);
+  private readonly payload = new Growable<Uint8Array>((n) => new Uint8Array(n));
+  private readonly ends = new Growable<Float64Array>((n) => new Float64Array(n));
 
   constructor(field: FieldSchema) {
     this.field = field;
@@ -147,9 +147,9 @@ class JsonBuilder implements ColumnBuilder {
 
 class SparseBuilder implements ColumnBuilder {
   private readonly field: FieldSchema;
-  private readonly indices = new Growable<Uint32Array>(Uint32Array);
-  private readonly values = new Growable<Float32Array>(Float32Array);
-  private readonly ends = new Growable<Float64Array>(Float64Array);
+  private readonly indices = new Growable<Uint32Array>((n) => new Uint32Array(n));
+  private readonly values = new Growable<Float32Array>((n) => new Float32Array(n));
+  private readonly ends = new Growable<Float64Array>((n) => new Float64Array(n));
 
   constructor(field: FieldSchema) {
     this.field = field;
@@ -243,48 +243,48 @@ export function columnBuilder(field: FieldSchema): ColumnBuilder {
   const dim = field.dim ?? 0;
   switch (field.dataType) {
     case DataType.Bool:
-      return new FixedBuilder(field, new Growable<Uint8Array>(Uint8Array), 1, (d) => ({
+      return new FixedBuilder(field, new Growable<Uint8Array>((n) => new Uint8Array(n)), 1, (d) => ({
         type: DataType.Bool,
         data: d as Uint8Array,
       }));
     case DataType.Int8:
-      return new FixedBuilder(field, new Growable<Int8Array>(Int8Array), 1, (d) => ({
+      return new FixedBuilder(field, new Growable<Int8Array>((n) => new Int8Array(n)), 1, (d) => ({
         type: DataType.Int8,
         data: d as Int8Array,
       }));
     case DataType.Int16:
-      return new FixedBuilder(field, new Growable<Int16Array>(Int16Array), 1, (d) => ({
+      return new FixedBuilder(field, new Growable<Int16Array>((n) => new Int16Array(n)), 1, (d) => ({
         type: DataType.Int16,
         data: d as Int16Array,
       }));
     case DataType.Int32:
-      return new FixedBuilder(field, new Growable<Int32Array>(Int32Array), 1, (d) => ({
+      return new FixedBuilder(field, new Growable<Int32Array>((n) => new Int32Array(n)), 1, (d) => ({
         type: DataType.Int32,
         data: d as Int32Array,
       }));
     case DataType.Int64:
-      return new FixedBuilder(field, new Growable<BigInt64Array>(BigInt64Array), 1, (d) => ({
+      return new FixedBuilder(field, new Growable<BigInt64Array>((n) => new BigInt64Array(n)), 1, (d) => ({
         type: DataType.Int64,
         data: d as BigInt64Array,
       }));
     case DataType.Float:
-      return new FixedBuilder(field, new Growable<Float32Array>(Float32Array), 1, (d) => ({
+      return new FixedBuilder(field, new Growable<Float32Array>((n) => new Float32Array(n)), 1, (d) => ({
         type: DataType.Float,
         data: d as Float32Array,
       }));
     case DataType.Double:
-      return new FixedBuilder(field, new Growable<Float64Array>(Float64Array), 1, (d) => ({
+      return new FixedBuilder(field, new Growable<Float64Array>((n) => new Float64Array(n)), 1, (d) => ({
         type: DataType.Double,
         data: d as Float64Array,
       }));
     case DataType.BinaryVector:
-      return new FixedBuilder(field, new Growable<Uint8Array>(Uint8Array), dim / 8, (d) => ({
+      return new FixedBuilder(field, new Growable<Uint8Array>((n) => new Uint8Array(n)), dim / 8, (d) => ({
         type: DataType.BinaryVector,
         dim,
         data: d as Uint8Array,
       }));
     case DataType.FloatVector:
-      return new FixedBuilder(field, new Growable<Float32Array>(Float32Array), dim, (d) => ({
+      return new FixedBuilder(field, new Growable<Float32Array>((n) => new Float32Array(n)), dim, (d) => ({
         type: DataType.FloatVector,
         dim,
         data: d as Float32Array,
@@ -292,7 +292,7 @@ export function columnBuilder(field: FieldSchema): ColumnBuilder {
     case DataType.Float16Vector:
     case DataType.BFloat16Vector: {
       const type = field.dataType;
-      return new FixedBuilder(field, new Growable<Uint16Array>(Uint16Array), dim, (d) => ({
+      return new FixedBuilder(field, new Growable<Uint16Array>((n) => new Uint16Array(n)), dim, (d) => ({
         type,
         dim,
         data: d as Uint16Array,

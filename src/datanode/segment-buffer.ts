@@ -1,20 +1,20 @@
 import type { Column } from "../common/column.ts";
 import { StrataError } from "../common/errors.ts";
+import { Growable } from "../common/growable.ts";
 import type { InsertMsg } from "../common/msg/index.ts";
 import type { CollectionSchema, FieldSchema } from "../common/schema.ts";
 import type { Timestamp } from "../common/timestamp.ts";
 import { DataType } from "../common/types.ts";
 import type { PrimaryKey } from "../storage/pkstats.ts";
 import { type ColumnBuilder, columnBuilder } from "./column-builder.ts";
-import { Growable } from "./growable.ts";
 
 /**
  * The unsynced rows of one segment, columnar: RowID (field 0), Timestamp (field 1) and one builder
  * per user field in schema order, plus the exact set of buffered primary keys (delete routing).
  */
 export class InsertBuffer {
-  readonly rowIds = new Growable<BigInt64Array>(BigInt64Array);
-  readonly timestamps = new Growable<BigInt64Array>(BigInt64Array);
+  readonly rowIds = new Growable<BigInt64Array>((n) => new BigInt64Array(n));
+  readonly timestamps = new Growable<BigInt64Array>((n) => new BigInt64Array(n));
   readonly fields: ReadonlyMap<number, ColumnBuilder>;
   private readonly schema: CollectionSchema;
   private readonly pkField: FieldSchema;
@@ -102,13 +102,13 @@ export class InsertBuffer {
 export class DeleteBuffer {
   private readonly intPks: Growable<BigInt64Array> | undefined;
   private readonly strPks: string[] | undefined;
-  private readonly ts = new Growable<BigInt64Array>(BigInt64Array);
+  private readonly ts = new Growable<BigInt64Array>((n) => new BigInt64Array(n));
   bytes = 0;
   tsFrom: Timestamp = 0n;
   tsTo: Timestamp = 0n;
 
   constructor(pkType: typeof DataType.Int64 | typeof DataType.VarChar) {
-    if (pkType === DataType.Int64) this.intPks = new Growable<BigInt64Array>(BigInt64Array);
+    if (pkType === DataType.Int64) this.intPks = new Growable<BigInt64Array>((n) => new BigInt64Array(n));
     else this.strPks = [];
   }
 

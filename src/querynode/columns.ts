@@ -1,7 +1,7 @@
 import type { Column, SparseRow } from "../common/column.ts";
 import { StrataError } from "../common/errors.ts";
+import { Growable, type TypedArray } from "../common/growable.ts";
 import { DataType } from "../common/types.ts";
-import { Growable, type TypedArray } from "./growable.ts";
 
 /** The shape of one stored field: the system fields 0/1 are Int64, user fields come from the schema. */
 export interface FieldDesc {
