@@ -91,7 +91,7 @@ export function defaultConfig(): StrataConfig {
     rootcoord: { timeTickIntervalMs: 200 },
     dataservice: {
       segmentMaxBytes: 512 * 1024 * 1024,
-      assignmentExpirationMs: 500,
+      assignmentExpirationMs: 250,
       segmentMaxLifetimeMs: 24 * 3600 * 1000,
       segmentMaxIdleMs: 600_000,
     },
