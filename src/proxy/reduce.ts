@@ -1,16 +1,14 @@
 import type { Column } from "../common/column.ts";
 import { gather } from "../common/gather.ts";
 import type { FieldColumn } from "../common/msg/index.ts";
+import { largerIsBetter, mergeTopK } from "../index/index.ts";
 import type { Hits, MetricType } from "../querynode/types.ts";
 
-export function smallerIsBetter(metric: MetricType): boolean {
-  return metric === "L2" || metric === "HAMMING" || metric === "JACCARD";
-}
-
 /**
- * Merges one query's hits from several nodes: best first in the metric's direction (ties by
- * node order, then rank), duplicate primary keys removed (the better hit wins), then
- * `offset`/`limit` applied. Output-field rows follow their hits.
+ * Merges one query's hits from several nodes with the index's `mergeTopK` (best first in the
+ * metric's direction, each primary key once, ties by node order then rank), then applies
+ * `offset`/`limit`. Output-field rows follow their hits: each kept key's row is the occurrence
+ * `mergeTopK` kept (its best score, earliest node on ties).
  */
 export function reduceHits(
   lists: readonly Hits[],
@@ -18,29 +16,29 @@ export function reduceHits(
   offset: number,
   limit: number,
 ): { pks: (bigint | string)[]; scores: number[]; fields: FieldColumn[] } {
-  const asc = smallerIsBetter(metric);
-  const all: { list: number; row: number; score: number }[] = [];
+  const merged = mergeTopK(lists, offset + limit, metric);
+  const larger = largerIsBetter(metric);
+  const where = new Map<bigint | string, { list: number; row: number; score: number }>();
   lists.forEach((h, list) => {
-    for (let row = 0; row < h.scores.length; row++) all.push({ list, row, score: h.scores[row] as number });
+    for (let row = 0; row < h.scores.length; row++) {
+      const score = h.scores[row] as number;
+      if (Number.isNaN(score)) continue;
+      const pk = h.pks[row] as bigint | string;
+      const cur = where.get(pk);
+      if (cur === undefined || (larger ? score > cur.score : score < cur.score))
+        where.set(pk, { list, row, score });
+    }
   });
-  all.sort((a, b) => (asc ? a.score - b.score : b.score - a.score) || a.list - b.list || a.row - b.row);
-  const seen = new Set<bigint | string>();
-  const picked: { list: number; row: number; score: number; pk: bigint | string }[] = [];
-  for (const h of all) {
-    const pk = (lists[h.list] as Hits).pks[h.row] as bigint | string;
-    if (seen.has(pk)) continue;
-    seen.add(pk);
-    picked.push({ ...h, pk });
-    if (picked.length >= offset + limit) break;
-  }
-  const page = picked.slice(offset, offset + limit);
+  const all: readonly (bigint | string)[] =
+    merged.pks instanceof BigInt64Array ? Array.from(merged.pks) : merged.pks;
+  const pks = all.slice(offset, offset + limit);
+  const page = pks.map((pk) => where.get(pk) as { list: number; row: number; score: number });
   const fieldIds = lists[0]?.fields.map((f) => f.fieldId) ?? [];
   const fields: FieldColumn[] = fieldIds.map((fieldId) => {
-    // Gather per list, then concatenate in page order.
     const cols = lists.map((l) => l.fields.find((f) => f.fieldId === fieldId)?.column);
     return { fieldId, column: concatRows(page.map((p) => ({ col: cols[p.list] as Column, row: p.row }))) };
   });
-  return { pks: page.map((p) => p.pk), scores: page.map((p) => p.score), fields };
+  return { pks, scores: page.map((p) => p.score), fields };
 }
 
 /** Rows picked from several same-typed columns, as one column. */
