@@ -1,4 +1,4 @@
-/** String and JSON values for the meta store, whose values are bytes. */
+/** String values for the meta store, whose values are bytes (JSON with int64s: src/common/json.ts). */
 import { StrataError } from "../common/errors.ts";
 
 const encoder = new TextEncoder();
@@ -14,21 +14,5 @@ export function fromUtf8(bytes: Uint8Array): string {
     return strictDecoder.decode(bytes);
   } catch (e) {
     throw new StrataError("Corrupted", "meta value is not valid UTF-8", { cause: e });
-  }
-}
-
-export function encodeJson(value: unknown): Uint8Array {
-  const text = JSON.stringify(value);
-  if (text === undefined) throw new StrataError("ParameterInvalid", "value is not JSON-serialisable");
-  return encoder.encode(text);
-}
-
-/** @throws StrataError Corrupted when the bytes are not UTF-8 JSON. */
-export function decodeJson(bytes: Uint8Array): unknown {
-  const text = fromUtf8(bytes);
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new StrataError("Corrupted", "meta value is not valid JSON", { cause: e });
   }
 }

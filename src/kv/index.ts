@@ -5,7 +5,7 @@
 import { EmbeddedKv, type EmbeddedKvOptions } from "./embedded/store.ts";
 import { EtcdKv, type EtcdKvOptions } from "./etcd/store.ts";
 
-export { decodeJson, encodeJson, fromUtf8, utf8 } from "./codec.ts";
+export { fromUtf8, utf8 } from "./codec.ts";
 export type { EmbeddedKvOptions } from "./embedded/store.ts";
 export { EmbeddedKv } from "./embedded/store.ts";
 export type { EtcdKvOptions } from "./etcd/store.ts";
