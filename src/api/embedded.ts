@@ -1,7 +1,9 @@
 import { loadConfig, type StrataConfig } from "../common/config.ts";
 import { createLogger, type Logger } from "../common/log.ts";
 import type {
+  CreateIndexRequest,
   FlushOptions,
+  IndexInfo,
   LoadState,
   MutationResult,
   QueryRequest,
@@ -158,6 +160,23 @@ export class Strata {
       outputFields,
       consistencyLevel: "Strong",
     });
+  }
+
+  /** Records an index on a vector field (`indexType` default AUTOINDEX). Idempotent. */
+  createIndex(collection: string, req: Omit<CreateIndexRequest, "collectionName"> = {}): Promise<void> {
+    return this.#node.proxy.createIndex({ ...req, collectionName: collection });
+  }
+  /** The collection's indexes (or the one named by index or field name), with build progress. */
+  describeIndex(collection: string, indexName?: string): Promise<IndexInfo[]> {
+    return this.#node.proxy.describeIndex(collection, indexName);
+  }
+  /** Drops an index; the collection must be released. */
+  dropIndex(collection: string, indexName?: string): Promise<void> {
+    return this.#node.proxy.dropIndex(collection, indexName);
+  }
+  /** Rows inserted (deletes not subtracted), as Milvus' collection statistics. */
+  statistics(collection: string, partition?: string): Promise<{ rowCount: number }> {
+    return this.#node.proxy.statistics(collection, partition);
   }
 
   /** Seals the growing segments and waits until they are persisted as binlogs. */

@@ -56,6 +56,9 @@ export const ERRORS = {
   // fields
   FieldNotFound: { milvusCode: 1700, legacyCode: UNEXPECTED, retriable: false, kind: "input" },
   FieldInvalidName: { milvusCode: 1701, legacyCode: UNEXPECTED, retriable: false, kind: "input" },
+  // auth (Milvus ErrPrivilegeNotAuthenticated / ErrPrivilegeNotPermitted; legacy PermissionDenied)
+  AuthenticationFailed: { milvusCode: 1400, legacyCode: 3, retriable: false, kind: "input" },
+  PermissionDenied: { milvusCode: 1401, legacyCode: 3, retriable: false, kind: "input" },
   // config
   ConfigInvalid: { milvusCode: 1100, legacyCode: UNEXPECTED, retriable: false, kind: "input" },
 } as const satisfies Record<string, CatalogueEntry>;

@@ -75,3 +75,8 @@ export const MAX_NAME_LENGTH = 255;
 export const MAX_DIM = 32768;
 export const MAX_VARCHAR_LENGTH = 65535;
 export const MAX_ARRAY_CAPACITY = 4096;
+
+/** Read consistency levels, as Milvus. */
+export type ConsistencyLevel = "Strong" | "Bounded" | "Session" | "Eventually";
+
+export const CONSISTENCY_LEVELS: readonly ConsistencyLevel[] = ["Strong", "Bounded", "Session", "Eventually"];

@@ -7,6 +7,7 @@ import type { MetaKv } from "../kv/types.ts";
 import type { Consumer, MessageQueue } from "../mq/types.ts";
 import type { CollectionInfo, RootCoord } from "../rootcoord/types.ts";
 import { planAssignments } from "./assign.ts";
+import { IndexCatalog } from "./indexes.ts";
 import { DataMeta } from "./meta.ts";
 import { type DataServiceOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { applyTick, flushable, sealReason } from "./policies.ts";
@@ -22,10 +23,12 @@ import {
   type DataService,
   type FlushRequest,
   type FlushResponse,
+  type IndexDefinition,
   type InitParams,
   type InsertBinlogPathRequest,
   type InsertBinlogPathsResponse,
   type InsertChannelRequest,
+  type NewIndexDefinition,
   type NodeInfo,
   type SaveBinlogPathsRequest,
   type SegmentInfo,
@@ -88,6 +91,7 @@ export class DataServiceImpl implements ManagedDataService {
   /** Every meta mutation runs under this one lock; node calls never do (they may call back). */
   readonly #mutex = new Mutex();
   readonly #meta: DataMeta;
+  readonly #indexes: IndexCatalog;
   readonly #nodes: NodeSessions;
   readonly #collections = new Map<bigint, { info: CollectionInfo; maxRows: number }>();
   readonly #watches: WatchDelivery;
@@ -107,6 +111,7 @@ export class DataServiceImpl implements ManagedDataService {
     this.#o = resolveOptions(options);
     this.#log = deps.logger;
     this.#meta = new DataMeta(deps.kv);
+    this.#indexes = new IndexCatalog(deps.kv, this.#mutex);
     this.#nodes = new NodeSessions(deps.kv, this.#o.nodeSessionTtlSeconds, deps.logger);
     this.#watches = new WatchDelivery({
       assigned: () =>
@@ -130,6 +135,7 @@ export class DataServiceImpl implements ManagedDataService {
     await mq.ensureChannel(this.#o.timeTickChannel);
     await mq.ensureChannel(this.#o.statsChannel);
     await this.#meta.load();
+    await this.#indexes.load();
     const owners = [...this.#meta.channels.values()].flatMap((c) => (c.nodeId === null ? [] : [c.nodeId]));
     await this.#nodes.recover(owners, (id) => this.#d.dataNodes(id) !== undefined);
     this.#consumer = await mq.consume(
@@ -388,6 +394,37 @@ export class DataServiceImpl implements ManagedDataService {
     return s;
   }
 
+  // ---------------------------------------------------------------- indexes
+
+  async createIndex(def: NewIndexDefinition): Promise<IndexDefinition> {
+    this.#ready();
+    checkId(def.collectionId, "collectionId");
+    await this.#d.rootcoord.describeCollection(def.collectionId);
+    return this.#indexes.create(def, async () => ({
+      indexId: (await this.#d.rootcoord.allocID(1)).start,
+      createTime: await this.#d.rootcoord.allocTimestamp(),
+    }));
+  }
+
+  async describeIndexes(collectionId: bigint): Promise<IndexDefinition[]> {
+    this.#ready();
+    return this.#indexes.list(collectionId);
+  }
+
+  async dropIndex(collectionId: bigint, indexName: string): Promise<void> {
+    this.#ready();
+    await this.#indexes.drop(collectionId, indexName);
+  }
+
+  async listSegments(collectionId: bigint): Promise<SegmentInfo[]> {
+    this.#ready();
+    const out: SegmentInfo[] = [];
+    for (const s of this.#meta.segments.values()) {
+      if (s.collectionId === collectionId && s.state !== SegmentState.DROPPED) out.push(toSegmentInfo(s));
+    }
+    return out.sort((a, b) => byId(a.segmentId, b.segmentId));
+  }
+
   async getSegmentInfo(segmentId: bigint): Promise<SegmentInfo> {
     return toSegmentInfo(this.#segment(segmentId));
   }
@@ -473,6 +510,7 @@ export class DataServiceImpl implements ManagedDataService {
         [],
         chans.map((c) => c.channel),
       );
+      await this.#indexes.dropCollection(collectionId);
       for (const s of segs) this.#flushAsked.delete(s.segmentId);
       for (const c of chans) {
         this.#forgetWatch(c.channel);

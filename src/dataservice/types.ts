@@ -172,6 +172,24 @@ export interface VChannelInfo {
   readonly segments: readonly SegmentInfo[];
 }
 
+/** An index definition on one vector field (persisted; builds and states hang off it). */
+export interface IndexDefinition {
+  readonly indexId: bigint;
+  readonly collectionId: bigint;
+  readonly fieldId: number;
+  readonly indexName: string;
+  /** As the user asked (e.g. AUTOINDEX). */
+  readonly indexType: string;
+  /** What is built and served (e.g. HNSW, FLAT). */
+  readonly resolvedType: string;
+  readonly metricType: string;
+  /** Validated build parameters with defaults filled in. */
+  readonly params: Readonly<Record<string, string>>;
+  readonly createTime: Timestamp;
+}
+
+export type NewIndexDefinition = Omit<IndexDefinition, "indexId" | "createTime">;
+
 /** Statistics a data node reports for a channel after each time tick it processed. */
 export interface ChannelTickReport {
   readonly nodeId: number;
@@ -255,6 +273,20 @@ export interface DataService {
   /** Rootcoord announces a new collection's channels; the dataservice assigns them to data nodes. */
   watchChannels(collectionId: bigint, channels: readonly string[]): Promise<void>;
 
-  /** Marks every segment of the collection DROPPED and releases its channels. */
+  /** Marks every segment of the collection DROPPED, releases its channels and drops its indexes. */
   dropCollection(collectionId: bigint): Promise<void>;
+
+  /**
+   * Records an index definition (validated by the caller). Idempotent: an identical definition
+   * returns the existing one.
+   * @throws StrataError ParameterInvalid when the field already has a different index or the name
+   *   is taken; CollectionNotFound.
+   */
+  createIndex(def: NewIndexDefinition): Promise<IndexDefinition>;
+  /** Index definitions of a collection (empty when none). */
+  describeIndexes(collectionId: bigint): Promise<IndexDefinition[]>;
+  /** @throws StrataError IndexNotFound */
+  dropIndex(collectionId: bigint, indexName: string): Promise<void>;
+  /** Segments of a collection (every state but DROPPED), for statistics and index progress. */
+  listSegments(collectionId: bigint): Promise<SegmentInfo[]>;
 }

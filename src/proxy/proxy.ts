@@ -10,6 +10,8 @@ import { type DataService, SegmentState } from "../dataservice/types.ts";
 import type { MessageQueue } from "../mq/types.ts";
 import { type CollectionInfo, DEFAULT_PARTITION, type RootCoord } from "../rootcoord/types.ts";
 import { shardOf } from "./hash.ts";
+import type { CreateIndexRequest, IndexInfo } from "./index-types.ts";
+import { createIndex, describeIndex, dropIndex, type IndexDeps, statistics } from "./indexes.ts";
 import { InflightTracker } from "./inflight.ts";
 import { type ReadDeps, ReadPath } from "./read.ts";
 import type { LoadState, QueryRequest, QueryRow, SearchHit, SearchRequest } from "./read-types.ts";
@@ -52,7 +54,12 @@ class ProxyImpl implements ProxyService {
     this.#read =
       deps.read === undefined
         ? undefined
-        : new ReadPath({ ...deps.read, rootcoord: deps.rootcoord, lastWriteTs: () => this.#lastWriteTs });
+        : new ReadPath({
+            ...deps.read,
+            rootcoord: deps.rootcoord,
+            indexes: (id) => deps.dataservice.describeIndexes(id),
+            lastWriteTs: () => this.#lastWriteTs,
+          });
   }
 
   #reader(): ReadPath {
@@ -64,11 +71,51 @@ class ProxyImpl implements ProxyService {
   load(collection: string, partitions?: readonly string[], timeoutMs?: number): Promise<void> {
     return this.#reader().load(collection, partitions, timeoutMs);
   }
+  beginLoad(collection: string, partitions?: readonly string[]): Promise<void> {
+    return this.#reader().beginLoad(collection, partitions);
+  }
+  loadProgress(collection: string, partitions?: readonly string[]): Promise<number> {
+    return this.#reader().loadProgress(collection, partitions);
+  }
   release(collection: string, partitions?: readonly string[]): Promise<void> {
     return this.#reader().release(collection, partitions);
   }
-  loadState(collection: string): Promise<LoadState> {
-    return this.#reader().loadState(collection);
+  loadState(collection: string, partitions?: readonly string[]): Promise<LoadState> {
+    return this.#reader().loadState(collection, partitions);
+  }
+
+  #indexDeps(): IndexDeps {
+    this.#check();
+    return {
+      rootcoord: this.#d.rootcoord,
+      dataservice: this.#d.dataservice,
+      loadState: (c) => (this.#read === undefined ? Promise.resolve("NotLoad") : this.#read.loadState(c)),
+    };
+  }
+  createIndex(req: CreateIndexRequest): Promise<void> {
+    return createIndex(this.#indexDeps(), req);
+  }
+  describeIndex(collection: string, indexName?: string): Promise<IndexInfo[]> {
+    return describeIndex(this.#indexDeps(), collection, indexName);
+  }
+  dropIndex(collection: string, indexName?: string): Promise<void> {
+    return dropIndex(this.#indexDeps(), collection, indexName);
+  }
+  statistics(collection: string, partition?: string): Promise<{ rowCount: number }> {
+    return statistics(this.#indexDeps(), collection, partition);
+  }
+  async flushState(segmentIds: readonly bigint[]): Promise<boolean> {
+    this.#check();
+    for (const segmentId of segmentIds) {
+      const s = await this.#d.dataservice.getSegmentStates({ segmentId });
+      const done =
+        s.state === SegmentState.FLUSHED ||
+        s.state === SegmentState.DROPPED ||
+        s.state === SegmentState.NOT_EXIST ||
+        s.state === SegmentState.NONE;
+      if (!done) return false;
+    }
+    return true;
   }
   search(req: SearchRequest): Promise<SearchHit[][]> {
     return this.#reader().search(req);

@@ -1,8 +1,9 @@
 import type { SparseRow } from "../common/column.ts";
+import type { ConsistencyLevel } from "../common/types.ts";
 import type { MetricType } from "../querynode/types.ts";
 import type { FieldValues } from "./validate.ts";
 
-export type ConsistencyLevel = "Strong" | "Bounded" | "Session" | "Eventually";
+export type { ConsistencyLevel };
 
 /** Largest topk (offset + limit) and nq, as Milvus. */
 export const MAX_TOPK = 16384;

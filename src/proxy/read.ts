@@ -1,9 +1,10 @@
 import type { Column, SparseRow } from "../common/column.ts";
 import { StrataError } from "../common/errors.ts";
 import type { FieldColumn } from "../common/msg/index.ts";
-import { type FieldSchema, primaryField } from "../common/schema.ts";
+import { DYNAMIC_FIELD_NAME, type FieldSchema, primaryField } from "../common/schema.ts";
 import { subtractMs, type Timestamp } from "../common/timestamp.ts";
 import { DataType, isVectorType } from "../common/types.ts";
+import type { IndexDefinition } from "../dataservice/types.ts";
 import { compileFilter, type ExprPlan } from "../expr/index.ts";
 import type { MetricType, NodeScope, QueryNode } from "../querynode/types.ts";
 import { type Distribution, PartitionState, type QueryService } from "../queryservice/types.ts";
@@ -27,6 +28,8 @@ export interface ReadDeps {
   readonly rootcoord: RootCoord;
   readonly queryservice: QueryService;
   readonly queryNodes: (nodeId: number) => QueryNode | undefined;
+  /** Index definitions of a collection: a search without a metric uses its field's index metric. */
+  readonly indexes?: (collectionId: bigint) => Promise<readonly IndexDefinition[]>;
   /** The caller's last write timestamp (Session consistency). */
   readonly lastWriteTs: () => Timestamp;
 }
@@ -56,11 +59,10 @@ export class ReadPath {
     });
   }
 
-  async load(
-    collection: string,
-    partitions: readonly string[] | undefined,
-    timeoutMs = 120_000,
-  ): Promise<void> {
+  /** Catch-up targets of loads begun here: progress reaches 100 only once channels pass them. */
+  readonly #loadTargets = new Map<bigint, Timestamp>();
+
+  async beginLoad(collection: string, partitions: readonly string[] | undefined): Promise<void> {
     const info = await this.#d.rootcoord.describeCollection(collection);
     const partitionIds = this.#partitionIds(info, partitions);
     // Load completes once every channel has caught up to this moment, so a read at any
@@ -71,20 +73,55 @@ export class ReadPath {
       collectionId: info.collectionId,
       partitionIds,
     });
+    const prev = this.#loadTargets.get(info.collectionId) ?? 0n;
+    if (caughtUpTo > prev) this.#loadTargets.set(info.collectionId, caughtUpTo);
+  }
+
+  async #partitionStates(
+    collection: string,
+    partitions: readonly string[] | undefined,
+  ): Promise<{ info: CollectionInfo; states: PartitionState[] }> {
+    const info = await this.#d.rootcoord.describeCollection(collection);
+    const ids = this.#partitionIds(info, partitions);
+    const d = await this.#d.queryservice.describePartition({
+      dbId: info.dbId,
+      collectionId: info.collectionId,
+      partitionIds: ids,
+    });
+    return { info, states: d.partitionDescriptions.map((p) => p.state) };
+  }
+
+  async loadProgress(collection: string, partitions: readonly string[] | undefined): Promise<number> {
+    const { info, states } = await this.#partitionStates(collection, partitions);
+    const unloaded = (s: PartitionState) =>
+      s === PartitionState.NOT_PRESENT || s === PartitionState.NOT_EXIST;
+    // Without explicit partitions, progress is over the partitions a load asked for.
+    const asked =
+      partitions === undefined || partitions.length === 0 ? states.filter((s) => !unloaded(s)) : states;
+    if (asked.length === 0 || asked.some(unloaded)) {
+      throw new StrataError("CollectionNotLoaded", `collection ${collection} is not loaded: call load first`);
+    }
+    const inMemory = asked.filter((s) => s === PartitionState.IN_MEMORY).length;
+    if (inMemory < asked.length) return Math.min(99, Math.floor((100 * inMemory) / asked.length));
+    const target = this.#loadTargets.get(info.collectionId);
+    if (target !== undefined) {
+      const dist = await this.#d.queryservice.getDistribution(info.collectionId);
+      const behind = dist.channels.some(
+        (c) => (this.#d.queryNodes(c.nodeId)?.tSafe(c.channel) ?? 0n) < target,
+      );
+      if (behind) return 99;
+    }
+    return 100;
+  }
+
+  async load(
+    collection: string,
+    partitions: readonly string[] | undefined,
+    timeoutMs = 120_000,
+  ): Promise<void> {
+    await this.beginLoad(collection, partitions);
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const d = await this.#d.queryservice.describePartition({
-        dbId: info.dbId,
-        collectionId: info.collectionId,
-        partitionIds,
-      });
-      if (d.partitionDescriptions.every((p) => p.state === PartitionState.IN_MEMORY)) {
-        const dist = await this.#d.queryservice.getDistribution(info.collectionId);
-        const behind = dist.channels.some(
-          (c) => (this.#d.queryNodes(c.nodeId)?.tSafe(c.channel) ?? 0n) < caughtUpTo,
-        );
-        if (!behind) return;
-      }
+    while ((await this.loadProgress(collection, partitions)) < 100) {
       if (Date.now() > deadline)
         throw new StrataError("Timeout", `loading ${collection} did not finish in ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 20));
@@ -100,18 +137,19 @@ export class ReadPath {
     });
   }
 
-  async loadState(collection: string): Promise<LoadState> {
+  async loadState(collection: string, partitions?: readonly string[]): Promise<LoadState> {
     if (!(await this.#d.rootcoord.hasCollection(collection))) return "NotExist";
-    const info = await this.#d.rootcoord.describeCollection(collection);
-    const d = await this.#d.queryservice.describePartition({
-      dbId: info.dbId,
-      collectionId: info.collectionId,
-      partitionIds: info.partitions.map((p) => p.partitionId),
-    });
-    const states = d.partitionDescriptions.map((p) => p.state);
-    if (states.every((s) => s === PartitionState.IN_MEMORY)) return "Loaded";
-    if (states.every((s) => s === PartitionState.NOT_PRESENT || s === PartitionState.NOT_EXIST))
-      return "NotLoad";
+    const { states } = await this.#partitionStates(collection, partitions);
+    if (states.length > 0 && states.every((s) => s === PartitionState.IN_MEMORY)) return "Loaded";
+    const unloaded = (s: PartitionState) =>
+      s === PartitionState.NOT_PRESENT || s === PartitionState.NOT_EXIST;
+    if (states.every(unloaded)) return "NotLoad";
+    // A collection counts as loaded when the partitions a load asked for are (pymilvus' rule).
+    if (
+      (partitions === undefined || partitions.length === 0) &&
+      states.every((s) => unloaded(s) || s === PartitionState.IN_MEMORY)
+    )
+      return "Loaded";
     return "Loading";
   }
 
@@ -203,16 +241,21 @@ export class ReadPath {
     }));
   }
 
+  /**
+   * Output fields in schema order. `*` is every field, the dynamic `$meta` included; a name not
+   * in the schema is a dynamic key when the collection has dynamic fields (served from `$meta`).
+   */
   #outputFields(info: CollectionInfo, names: readonly string[] | undefined): FieldSchema[] {
     if (names === undefined) return [];
     const all = names.includes("*");
-    return info.schema.fields
-      .filter((f) => !f.isDynamic && (all || names.includes(f.name)))
-      .concat(
-        names
-          .filter((n) => n !== "*" && n !== COUNT && !info.schema.fields.some((f) => f.name === n))
-          .map((n) => bad(`output field ${n} is not in the schema of ${info.schema.name}`)),
-      );
+    const dynamic = info.schema.fields.find((f) => f.isDynamic);
+    const unknown = names.filter(
+      (n) => n !== "*" && n !== COUNT && !info.schema.fields.some((f) => f.name === n),
+    );
+    if (unknown.length > 0 && dynamic === undefined)
+      bad(`output field ${unknown[0]} is not in the schema of ${info.schema.name}`);
+    const wantDynamic = all || unknown.length > 0 || names.includes(DYNAMIC_FIELD_NAME);
+    return info.schema.fields.filter((f) => (f.isDynamic ? wantDynamic : all || names.includes(f.name)));
   }
 
   async search(req: SearchRequest): Promise<SearchHit[][]> {
@@ -228,7 +271,14 @@ export class ReadPath {
     if (!Number.isInteger(limit) || limit < 1) bad(`limit must be a positive integer, got ${limit}`);
     if (!Number.isInteger(offset) || offset < 0) bad(`offset must be a non-negative integer, got ${offset}`);
     if (limit + offset > MAX_TOPK) bad(`limit + offset must be at most ${MAX_TOPK}, got ${limit + offset}`);
-    const metric = req.metricType ?? defaultMetric(field.dataType);
+    const index = (await this.#d.indexes?.(info.collectionId))?.find((d) => d.fieldId === field.fieldId);
+    if (req.metricType !== undefined && index !== undefined && req.metricType !== index.metricType) {
+      bad(
+        `metric type not match: the index on ${field.name} uses ${index.metricType}, the search asked for ${req.metricType}`,
+      );
+    }
+    const metric =
+      req.metricType ?? (index?.metricType as MetricType | undefined) ?? defaultMetric(field.dataType);
     const { queries, nq } = queryVectors(field, req.data);
     const filter =
       req.filter === undefined || req.filter.trim() === ""

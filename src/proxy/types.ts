@@ -1,5 +1,6 @@
 import type { Timestamp } from "../common/timestamp.ts";
 import type { CollectionInfo, CreateCollectionRequest, PartitionInfo } from "../rootcoord/types.ts";
+import type { CreateIndexRequest, IndexInfo } from "./index-types.ts";
 import type { LoadState, QueryRequest, QueryRow, SearchHit, SearchRequest } from "./read-types.ts";
 import type { FieldValues, InsertData } from "./validate.ts";
 
@@ -66,10 +67,44 @@ export interface ProxyService {
   /** Seals the collections' growing segments and (by default) waits until they are FLUSHED. */
   flush(collectionNames: readonly string[], opts?: FlushOptions): Promise<{ segmentIds: bigint[] }>;
 
+  /**
+   * True once every given segment is FLUSHED (or DROPPED, or unknown: a dropped collection's
+   * segments count as done). An empty list is flushed.
+   */
+  flushState(segmentIds: readonly bigint[]): Promise<boolean>;
+  /** Rows inserted into the collection (or one partition), deletes not subtracted, as Milvus. */
+  statistics(collection: string, partition?: string): Promise<{ rowCount: number }>;
+
+  /**
+   * Records an index definition on a vector field. Idempotent for an identical definition.
+   * @throws StrataError ParameterInvalid (unknown type, bad metric or parameter, a different
+   *   index already on the field or a name in use), CollectionNotFound, FieldNotFound.
+   */
+  createIndex(req: CreateIndexRequest): Promise<void>;
+  /**
+   * The collection's indexes, or only the one whose index name (or field name) is given.
+   * @throws StrataError IndexNotFound when there is none, CollectionNotFound.
+   */
+  describeIndex(collection: string, indexName?: string): Promise<IndexInfo[]>;
+  /** @throws StrataError IndexNotFound, CollectionNotFound; ParameterInvalid while loaded. */
+  dropIndex(collection: string, indexName?: string): Promise<void>;
+
   /** Loads partitions (default all) into query nodes and waits until they serve. */
   load(collection: string, partitions?: readonly string[], timeoutMs?: number): Promise<void>;
+  /**
+   * Starts loading and returns once the query service accepted it; poll `loadProgress`.
+   * Idempotent: loading what is loaded is a no-op.
+   */
+  beginLoad(collection: string, partitions?: readonly string[]): Promise<void>;
+  /**
+   * 0–100; 100 once every given partition (default: the loaded ones, or all when none is) is
+   * served and caught up with writes acknowledged before `beginLoad`.
+   * @throws StrataError CollectionNotFound, PartitionNotFound, CollectionNotLoaded if never loaded.
+   */
+  loadProgress(collection: string, partitions?: readonly string[]): Promise<number>;
   release(collection: string, partitions?: readonly string[]): Promise<void>;
-  loadState(collection: string): Promise<LoadState>;
+  /** The collection's (or the given partitions') load state; NotExist for an unknown collection. */
+  loadState(collection: string, partitions?: readonly string[]): Promise<LoadState>;
   /** @throws StrataError CollectionNotLoaded, ParameterInvalid, Timeout (consistency wait). */
   search(req: SearchRequest): Promise<SearchHit[][]>;
   query(req: QueryRequest): Promise<QueryRow[]>;

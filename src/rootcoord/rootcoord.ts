@@ -7,6 +7,7 @@ import { validateName } from "../common/names.ts";
 import { validateSchema } from "../common/schema.ts";
 import type { Timestamp } from "../common/timestamp.ts";
 import type { TimestampOracle } from "../common/tso.ts";
+import { CONSISTENCY_LEVELS } from "../common/types.ts";
 import type { DataService } from "../dataservice/types.ts";
 import type { MetaKv } from "../kv/types.ts";
 import type { MessageQueue } from "../mq/types.ts";
@@ -184,6 +185,12 @@ class RootCoordImpl implements ManagedRootCoord {
     return this.#ddl.run(async () => {
       this.#check();
       const schema = validateSchema(req.schema);
+      if (req.consistencyLevel !== undefined && !CONSISTENCY_LEVELS.includes(req.consistencyLevel)) {
+        throw new StrataError(
+          "ParameterInvalid",
+          `unknown consistency level ${String(req.consistencyLevel)}`,
+        );
+      }
       const shards = req.shardsNum ?? DEFAULT_SHARDS;
       if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
         throw new StrataError(
@@ -206,6 +213,8 @@ class RootCoordImpl implements ManagedRootCoord {
         channels,
         partitions: [{ partitionId: ids.start + 1n, name: DEFAULT_PARTITION, createTs: ts }],
         createTs: ts,
+        consistencyLevel: req.consistencyLevel ?? "Bounded",
+        ...(req.properties === undefined ? {} : { properties: { ...req.properties } }),
       };
       for (const ch of channels) await this.#d.mq.ensureChannel(ch);
       const res = await this.#d.kv.txn({

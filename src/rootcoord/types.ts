@@ -1,5 +1,6 @@
 import type { CollectionSchema, CollectionSchemaInput } from "../common/schema.ts";
 import type { Timestamp } from "../common/timestamp.ts";
+import type { ConsistencyLevel } from "../common/types.ts";
 
 export const DEFAULT_PARTITION = "_default";
 export const DEFAULT_SHARDS = 2;
@@ -21,12 +22,18 @@ export interface CollectionInfo {
   readonly channels: readonly string[];
   readonly partitions: readonly PartitionInfo[];
   readonly createTs: Timestamp;
+  /** Default read consistency for clients that ask for the collection's level (Milvus' default Bounded). */
+  readonly consistencyLevel?: ConsistencyLevel;
+  /** Free-form collection properties, kept and returned as given. */
+  readonly properties?: Readonly<Record<string, string>>;
 }
 
 export interface CreateCollectionRequest {
   readonly schema: CollectionSchemaInput;
   /** Default 2, at most 16. */
   readonly shardsNum?: number;
+  readonly consistencyLevel?: ConsistencyLevel;
+  readonly properties?: Readonly<Record<string, string>>;
 }
 
 /** Per DML channel, the largest timestamp a proxy has fully published (everything ≤ it is durable in the channel). */

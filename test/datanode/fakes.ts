@@ -99,6 +99,22 @@ export class FakeDataService implements DataService {
     return this.statsChannel;
   }
 
+  // The data node never touches index meta.
+  async createIndex(): Promise<never> {
+    throw new StrataError("Unimplemented", "fake dataservice has no indexes");
+  }
+  async describeIndexes(): Promise<never[]> {
+    return [];
+  }
+  async dropIndex(): Promise<never> {
+    throw new StrataError("Unimplemented", "fake dataservice has no indexes");
+  }
+  async listSegments(collectionId: bigint): Promise<SegmentInfo[]> {
+    return [...this.segments.values()]
+      .filter((s) => s.collectionId === collectionId)
+      .map((s) => structuredClone(s));
+  }
+
   async getSegmentInfo(segmentId: bigint): Promise<SegmentInfo> {
     const s = this.segments.get(segmentId);
     if (s === undefined) throw new StrataError("SegmentNotFound", `segment ${segmentId}`);
