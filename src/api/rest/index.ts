@@ -1,0 +1,2 @@
+export { MAX_REST_BODY_BYTES } from "./body.ts";
+export { createRestHandler, type RestDeps } from "./handler.ts";
