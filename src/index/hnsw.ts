@@ -1,0 +1,505 @@
+import usearch, {
+  type BatchMatches,
+  type Matches,
+  type MetricKind,
+  type ScalarKind,
+  type Index as UsearchIndex,
+} from "usearch";
+import { StrataError } from "../common/errors.ts";
+import { DataType } from "../common/types.ts";
+import { searchExact } from "./exact.ts";
+import { largerIsBetter, type MetricType } from "./metric.ts";
+import { emptyResult, type SearchResult, TopKHeaps } from "./topk.ts";
+import {
+  type BuildParams,
+  checkSearchArgs,
+  checkSpec,
+  closedError,
+  estimatePassing,
+  type IndexQueries,
+  type IndexSpec,
+  intParam,
+  isBinaryMetric,
+  rowsOf,
+  type SearchParams,
+  type VectorIndex,
+} from "./vector-index.ts";
+
+/**
+ * HNSW through usearch 2.25's JavaScript binding. What the binding can and cannot do shaped this
+ * wrapper (see javascript/lib.cpp in the package):
+ *
+ * - No filter reaches the graph walk: the C++ core has `filtered_search(predicate)` but the binding
+ *   exposes only `search(queries, k, threads)`. Filtered search therefore over-fetches: with a
+ *   fraction s of rows passing it asks for about ef/s candidates and keeps the passing ones,
+ *   widening 4x while a query still has fewer than k; when scoring the passing rows one by one is
+ *   cheaper than that walk (few rows pass) and the segment's raw vectors were supplied, it scans
+ *   the passing rows exactly instead.
+ * - `expansion_search` (ef) is fixed when the index is created. usearch walks with
+ *   ef = max(expansion_search, wanted), so the index is created with expansion_search = 1 and a
+ *   search asks for max(ef, k) results and keeps the best k: the same walk as ef, chosen per call.
+ * - Distances come back in usearch's sense: IP as 1 − dot and cos as 1 − cosine, converted back
+ *   here to Milvus scores; l2sq, hamming and tanimoto (= Jaccard distance on bits) are used as is.
+ * - Binary rows go in as b1 (one bit per dimension), but the binding only accepts float or int8
+ *   arrays with one element per dimension, so bits are expanded to 0/1 floats chunk by chunk.
+ * - i8 storage normalises each vector (usearch casts float to int8 by magnitude), which keeps only
+ *   cosine meaningful, so HNSW_SQ with sq_type SQ8 is COSINE-only; FP16/BF16 work for every metric.
+ * - Multi-threaded adds make the graph depend on thread timing; threads = 1 (the default) builds
+ *   the same graph, byte for byte, every time.
+ */
+
+export type HnswQuantization = "f32" | "f16" | "bf16" | "i8" | "b1";
+
+/** Resolved build configuration; what the index file records. */
+export interface HnswConfig {
+  readonly M: number;
+  readonly efConstruction: number;
+  readonly quantization: HnswQuantization;
+}
+
+export interface HnswBuildOptions {
+  /** Threads for the native add; 1 (default) gives a deterministic graph. */
+  readonly threads?: number;
+}
+
+export interface HnswOpenOptions {
+  /**
+   * The segment's raw vectors, row-major in offset order (float32, or dim/8 bytes per row for
+   * binary). With them a very selective filter is answered by an exact scan of the passing rows,
+   * and HNSW_SQ results are re-scored exactly (Milvus' "refine"). Without them, filtered search
+   * only over-fetches from the graph.
+   */
+  readonly vectors?: IndexQueries;
+  /** Threads for one batched search call; default 1 (the caller parallelises across workers). */
+  readonly searchThreads?: number;
+  /**
+   * The exact scan is chosen when passing rows ≤ factor × (candidates the walk would need × M).
+   * Default 1; 0 never scans, Infinity always does (tests use both to reach each path).
+   */
+  readonly filterExactFactor?: number;
+}
+
+const DEFAULT_EF = 64;
+/** Extra candidates on top of ef/s, for the variance of how many fetched rows pass. */
+const OVERFETCH = 1.2;
+/**
+ * Rows per native add call. It bounds the buffer binary rows are expanded into, and it lets a
+ * worker that is being terminated stop between calls rather than after the whole build (a thread
+ * inside native code cannot be interrupted). Sequential calls with threads = 1 build the same graph
+ * as one call.
+ */
+const ADD_CHUNK_ROWS = 4096;
+
+const METRIC_KIND: Record<MetricType, string> = {
+  L2: "l2sq",
+  IP: "ip",
+  COSINE: "cos",
+  HAMMING: "hamming",
+  JACCARD: "tanimoto",
+};
+
+const SQ_TYPES: Record<string, HnswQuantization> = { FP16: "f16", BF16: "bf16", SQ8: "i8" };
+
+function bad(msg: string): never {
+  throw new StrataError("ParameterInvalid", msg);
+}
+
+/** Validates an HNSW / HNSW_SQ spec and fills defaults (M 16, efConstruction 200, sq_type FP16). */
+export function hnswConfig(spec: IndexSpec): HnswConfig {
+  checkSpec(spec);
+  if (spec.type !== "HNSW" && spec.type !== "HNSW_SQ") bad(`not an HNSW spec: ${spec.type}`);
+  const p: BuildParams = spec.params;
+  const M = intParam(p, "M", 2, 2048, 16, spec.type);
+  const efConstruction = intParam(p, "efConstruction", 1, 1 << 20, 200, spec.type);
+  const binary = isBinaryMetric(spec.metric);
+  let quantization: HnswQuantization = binary ? "b1" : "f32";
+  if (spec.type === "HNSW_SQ") {
+    if (binary) bad(`HNSW_SQ cannot index binary vectors (${spec.metric}); use HNSW`);
+    const raw = String(p.sq_type ?? "FP16").toUpperCase();
+    const q = SQ_TYPES[raw];
+    if (q === undefined)
+      bad(
+        `HNSW_SQ: sq_type must be one of ${Object.keys(SQ_TYPES).join(", ")}, got ${JSON.stringify(p.sq_type)}`,
+      );
+    if (q === "i8" && spec.metric !== "COSINE") {
+      bad(
+        "HNSW_SQ: sq_type SQ8 keeps only cosine order (usearch normalises each vector to int8); use FP16 or BF16 for L2 and IP",
+      );
+    }
+    quantization = q;
+  }
+  for (const k of Object.keys(p)) {
+    if (k !== "M" && k !== "efConstruction" && !(k === "sq_type" && spec.type === "HNSW_SQ")) {
+      bad(`${spec.type} has no build parameter ${JSON.stringify(k)}`);
+    }
+  }
+  return { M, efConstruction, quantization };
+}
+
+function newNative(dim: number, metric: MetricType, cfg: HnswConfig): UsearchIndex {
+  return new usearch.Index({
+    dimensions: dim,
+    metric: METRIC_KIND[metric] as MetricKind,
+    quantization: cfg.quantization as ScalarKind,
+    connectivity: cfg.M,
+    expansion_add: cfg.efConstruction,
+    // 1 so that each call's `wanted` sets the walk's width (see the module comment).
+    expansion_search: 1,
+    multi: false,
+  });
+}
+
+/** Bits of `rows` binary rows starting at `r0` as 0/1 floats, one per dimension. */
+function expandBits(bytes: Uint8Array, r0: number, rows: number, dim: number): Float32Array {
+  const B = dim / 8;
+  const out = new Float32Array(rows * dim);
+  for (let r = 0; r < rows; r++) {
+    const src = (r0 + r) * B;
+    const dst = r * dim;
+    for (let i = 0; i < dim; i++) out[dst + i] = (bytes[src + (i >> 3)]! >> (i & 7)) & 1;
+  }
+  return out;
+}
+
+/** A plain, offset-0 copy unless `a` already is one (the binding's safe input form). */
+function plainFloats(a: Float32Array): Float32Array {
+  return a.byteOffset === 0 && a.buffer instanceof ArrayBuffer && a.byteLength === a.buffer.byteLength
+    ? a
+    : a.slice();
+}
+
+function keysView(keys: BigUint64Array): Uint32Array {
+  // Keys are row offsets < 2^32: the low little-endian word is the whole value, no BigInt needed.
+  return new Uint32Array(keys.buffer, keys.byteOffset, keys.length * 2);
+}
+
+export class HnswIndex implements VectorIndex {
+  readonly type: "HNSW" | "HNSW_SQ";
+  readonly metric: MetricType;
+  readonly dim: number;
+  readonly count: number;
+  readonly config: HnswConfig;
+  private native: UsearchIndex | undefined;
+  private readonly vectors: IndexQueries | undefined;
+  private readonly searchThreads: number;
+  private readonly exactFactor: number;
+  private readonly binary: boolean;
+  /** File bytes when the index is memory-mapped, else undefined (estimated). */
+  private readonly mappedBytes: number | undefined;
+
+  private constructor(
+    spec: IndexSpec,
+    cfg: HnswConfig,
+    native: UsearchIndex,
+    count: number,
+    opts: HnswOpenOptions,
+    mappedBytes: number | undefined,
+  ) {
+    this.type = spec.type as "HNSW" | "HNSW_SQ";
+    this.metric = spec.metric;
+    this.dim = spec.dim;
+    this.config = cfg;
+    this.native = native;
+    this.count = count;
+    this.binary = isBinaryMetric(spec.metric);
+    this.searchThreads = opts.searchThreads ?? 1;
+    this.exactFactor = opts.filterExactFactor ?? 1;
+    this.mappedBytes = mappedBytes;
+    if (opts.vectors !== undefined) {
+      const rows = rowsOf(opts.vectors, spec.dim, this.binary, "raw vectors");
+      if (rows !== count) bad(`raw vectors hold ${rows} rows for an index of ${count}`);
+    }
+    this.vectors = opts.vectors;
+  }
+
+  /**
+   * Builds the graph on the calling thread (seconds to minutes: call it from a worker, see
+   * build.ts). Rows are keyed by their offset in `vectors`.
+   */
+  static build(
+    spec: IndexSpec,
+    vectors: IndexQueries,
+    opts: HnswBuildOptions & HnswOpenOptions = {},
+  ): HnswIndex {
+    const cfg = hnswConfig(spec);
+    const binary = isBinaryMetric(spec.metric);
+    const n = rowsOf(vectors, spec.dim, binary);
+    const threads = opts.threads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1 || threads > 1024)
+      bad(`threads must be an integer in [1, 1024], got ${threads}`);
+    if (!binary) {
+      // A NaN row would corrupt the graph for every later insert, so refuse it up front.
+      const v = vectors as Float32Array;
+      for (let i = 0; i < v.length; i++) {
+        const x = v[i]!;
+        if (x - x !== 0) bad(`vectors hold a non-finite value at row ${Math.floor(i / spec.dim)}`);
+      }
+    }
+    const native = newNative(spec.dim, spec.metric, cfg);
+    if (n > 0) {
+      for (let r0 = 0; r0 < n; r0 += ADD_CHUNK_ROWS) {
+        const rows = Math.min(ADD_CHUNK_ROWS, n - r0);
+        const keys = new BigUint64Array(rows);
+        const kw = keysView(keys);
+        for (let i = 0; i < rows; i++) kw[2 * i] = r0 + i;
+        const data = binary
+          ? expandBits(vectors as Uint8Array, r0, rows, spec.dim)
+          : (vectors as Float32Array).slice(r0 * spec.dim, (r0 + rows) * spec.dim);
+        native.add(keys, data, threads);
+      }
+    }
+    return new HnswIndex(spec, cfg, native, n, opts, undefined);
+  }
+
+  /**
+   * Opens a usearch file written by save(): `view` memory-maps it (searchable at once, pages load on
+   * demand; the file must stay in place until the index is closed and collected), `load` reads it
+   * into memory. The caller has already verified the file (index-file.ts).
+   */
+  static open(
+    path: string,
+    spec: IndexSpec,
+    cfg: HnswConfig,
+    count: number,
+    mode: "view" | "load",
+    fileBytes: number,
+    opts: HnswOpenOptions = {},
+  ): HnswIndex {
+    const native = newNative(spec.dim, spec.metric, cfg);
+    try {
+      if (mode === "view") native.view(path);
+      else native.load(path);
+    } catch (e) {
+      throw new StrataError(
+        "Corrupted",
+        `usearch could not open ${path}: ${e instanceof Error ? e.message : String(e)}`,
+        {
+          cause: e,
+        },
+      );
+    }
+    if (native.size() !== count) {
+      throw new StrataError("Corrupted", `${path} holds ${native.size()} vectors, its header says ${count}`);
+    }
+    return new HnswIndex(spec, cfg, native, count, opts, mode === "view" ? fileBytes : undefined);
+  }
+
+  get memoryBytes(): number {
+    if (this.mappedBytes !== undefined) return this.mappedBytes;
+    const vecBytes =
+      this.config.quantization === "b1"
+        ? this.dim / 8
+        : this.config.quantization === "f32"
+          ? this.dim * 4
+          : this.config.quantization === "i8"
+            ? this.dim
+            : this.dim * 2;
+    // Base layer: 2M neighbour slots of 4 bytes plus key and level header; upper levels add ~1/M.
+    return Math.ceil(this.count * (vecBytes + 2 * this.config.M * 4 + 24) * (1 + 1 / this.config.M));
+  }
+
+  /** The spec this index was built from, with its resolved parameters. */
+  spec(): IndexSpec {
+    const params: Record<string, number | string> = {
+      M: this.config.M,
+      efConstruction: this.config.efConstruction,
+    };
+    if (this.type === "HNSW_SQ") {
+      params.sq_type = Object.keys(SQ_TYPES).find((k) => SQ_TYPES[k] === this.config.quantization) ?? "FP16";
+    }
+    return { type: this.type, metric: this.metric, dim: this.dim, params };
+  }
+
+  /** Writes usearch's own file format to `path`. */
+  save(path: string): void {
+    this.live().save(path);
+  }
+
+  search(
+    queries: IndexQueries,
+    nq: number,
+    k: number,
+    params: SearchParams = {},
+    filter?: Uint8Array,
+  ): SearchResult {
+    const native = this.live();
+    const topk = checkSearchArgs(this, queries, nq, k, filter);
+    const ef = intParam(params, "ef", 1, 32768, Math.max(DEFAULT_EF, topk), this.type);
+    const n = this.count;
+    if (n === 0) return emptyResult(nq, topk);
+    const base = Math.min(n, Math.max(ef, topk));
+    const q = this.binary
+      ? expandBits(queries as Uint8Array, 0, nq, this.dim)
+      : plainFloats(queries as Float32Array);
+    const passing = filter === undefined ? n : estimatePassing(filter);
+    if (passing === 0) return emptyResult(nq, topk);
+    const f = passing === n ? undefined : filter;
+    let wanted = base;
+    if (f !== undefined) {
+      wanted = Math.min(n, Math.ceil((base * n * OVERFETCH) / passing));
+      if (this.vectors !== undefined && passing <= wanted * this.config.M * this.exactFactor) {
+        return this.exactScan(queries, nq, topk, f);
+      }
+    }
+    const heaps = new TopKHeaps(nq, topk);
+    const need = Math.min(topk, passing);
+    let pending: number[] = Array.from({ length: nq }, (_, i) => i);
+    for (;;) {
+      const sub = pending.length === nq ? q : gatherRows(q, pending, this.dim);
+      const res = runNative(native, sub, pending.length, wanted, this.searchThreads);
+      const retry: number[] = [];
+      for (let i = 0; i < pending.length; i++) {
+        const qi = pending[i]!;
+        const found = countFound(res, i, f);
+        if (found < need && wanted < n) retry.push(qi);
+        else this.pushResults(heaps, qi, res, i, f, queries);
+      }
+      if (retry.length === 0) break;
+      pending = retry;
+      wanted = Math.min(n, wanted * 4);
+    }
+    return heaps.finish(largerIsBetter(this.metric));
+  }
+
+  close(): void {
+    // The binding has no explicit free: dropping the reference lets GC release memory and mappings.
+    this.native = undefined;
+  }
+
+  private live(): UsearchIndex {
+    if (this.native === undefined) throw closedError(this.type);
+    return this.native;
+  }
+
+  private exactScan(queries: IndexQueries, nq: number, topk: number, filter: Uint8Array): SearchResult {
+    const raw = this.vectors!;
+    const vectors = this.binary
+      ? { type: DataType.BinaryVector, dim: this.dim, data: raw as Uint8Array }
+      : { type: DataType.FloatVector, dim: this.dim, data: raw as Float32Array };
+    return searchExact({ vectors, queries, nq, metric: this.metric, topk, bitset: filter });
+  }
+
+  private pushResults(
+    heaps: TopKHeaps,
+    qi: number,
+    res: RawResult,
+    i: number,
+    filter: Uint8Array | undefined,
+    queries: IndexQueries,
+  ): void {
+    const sim = largerIsBetter(this.metric);
+    const base = i * res.wanted;
+    const cnt = res.counts[i]!;
+    const k = heaps.k;
+    const rescore = this.vectors !== undefined && this.type === "HNSW_SQ";
+    let taken = 0;
+    let kth = Number.NaN;
+    for (let j = 0; j < cnt; j++) {
+      const row = res.keys[2 * (base + j)]!;
+      if (filter !== undefined && filter[row] === 0) continue;
+      const d = res.distances[base + j]!;
+      // usearch returns candidates nearest first, so past the k-th only rows tied with it matter
+      // (ties go to the lower offset); re-scored candidates must all be looked at.
+      if (!rescore && taken >= k && !(d <= kth)) break;
+      if (++taken === k) kth = d;
+      let score: number;
+      if (rescore)
+        score = exactFloatScore(
+          this.metric,
+          queries as Float32Array,
+          qi,
+          this.vectors as Float32Array,
+          row,
+          this.dim,
+        );
+      else score = toMilvusScore(this.metric, d);
+      const key = Math.fround(sim ? -score : score);
+      if (key <= heaps.bound[qi]!) heaps.push(qi, key, row);
+    }
+  }
+}
+
+interface RawResult {
+  /** Low/high 32-bit words of the keys. */
+  readonly keys: Uint32Array;
+  readonly distances: Float32Array;
+  readonly counts: Uint32Array;
+  readonly wanted: number;
+}
+
+function runNative(
+  native: UsearchIndex,
+  q: Float32Array,
+  nq: number,
+  wanted: number,
+  threads: number,
+): RawResult {
+  const r = native.search(q, wanted, threads) as Matches | BatchMatches;
+  if ("counts" in r) {
+    const counts = new Uint32Array(nq);
+    for (let i = 0; i < nq; i++) counts[i] = Number(r.counts[i]);
+    return { keys: keysView(r.keys), distances: r.distances, counts, wanted };
+  }
+  // One query: the wrapper sliced the row to its found count.
+  return { keys: keysView(r.keys), distances: r.distances, counts: Uint32Array.of(r.keys.length), wanted };
+}
+
+function countFound(res: RawResult, i: number, filter: Uint8Array | undefined): number {
+  const cnt = res.counts[i]!;
+  if (filter === undefined) return cnt;
+  const base = i * res.wanted;
+  let found = 0;
+  for (let j = 0; j < cnt; j++) if (filter[res.keys[2 * (base + j)]!] !== 0) found++;
+  return found;
+}
+
+function gatherRows(q: Float32Array, rows: readonly number[], dim: number): Float32Array {
+  const out = new Float32Array(rows.length * dim);
+  rows.forEach((r, i) => {
+    out.set(q.subarray(r * dim, (r + 1) * dim), i * dim);
+  });
+  return out;
+}
+
+/** usearch distance → Milvus score. */
+export function toMilvusScore(metric: MetricType, d: number): number {
+  switch (metric) {
+    case "IP":
+    case "COSINE":
+      // usearch reports 1 − similarity; a zero vector's cosine comes back NaN, Milvus scores it 0.
+      return Number.isNaN(d) ? 0 : 1 - d;
+    case "JACCARD":
+      // Tanimoto over two empty bit sets is 0/0; Milvus (and the exact scan) call them identical.
+      return Number.isNaN(d) ? 0 : d;
+    default:
+      return d;
+  }
+}
+
+function exactFloatScore(
+  metric: MetricType,
+  q: Float32Array,
+  qi: number,
+  x: Float32Array,
+  row: number,
+  dim: number,
+): number {
+  const qo = qi * dim;
+  const xo = row * dim;
+  let dot = 0;
+  let l2 = 0;
+  let qq = 0;
+  let xx = 0;
+  for (let j = 0; j < dim; j++) {
+    const a = q[qo + j]!;
+    const b = x[xo + j]!;
+    dot += a * b;
+    const d = a - b;
+    l2 += d * d;
+    qq += a * a;
+    xx += b * b;
+  }
+  if (metric === "L2") return l2;
+  if (metric === "IP") return dot;
+  return qq === 0 || xx === 0 ? 0 : dot / (Math.sqrt(qq) * Math.sqrt(xx));
+}
