@@ -57,7 +57,7 @@ export class Strata {
       overrides: { ...(o.overrides ?? {}), ...(o.dataDir === undefined ? {} : { dataDir: o.dataDir }) },
     });
     const log = o.logger ?? createLogger({ level: o.logLevel ?? "warn" });
-    return new Strata(await startStandalone(config, log, { health: false }));
+    return new Strata(await startStandalone(config, log));
   }
 
   /** The running roles, for tools and tests that look inside (not a stable API). */

@@ -1,31 +1,46 @@
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { loadConfig } from "../common/config.ts";
+import { loadConfig, type StrataConfig } from "../common/config.ts";
 import { isStrataError } from "../common/errors.ts";
-import { createLogger } from "../common/log.ts";
-import { startStandalone } from "../server/standalone.ts";
+import type { StrataServer } from "../server/serve.ts";
+import { createCliLogger } from "./log-format.ts";
 
 const USAGE = `usage: strata <command> [options]
 
 commands:
-  serve      start Strata standalone (all roles in one process, embedded backends by default)
+  serve      start Strata standalone: every role in one process, embedded backends by default,
+             the Milvus gRPC protocol and REST API on one port, health and metrics on another
   version    print the version
 
 options for serve:
-  --config <file>     YAML config file (defaults < file < STRATA_* env < flags)
-  --data-dir <dir>    where embedded backends keep data (default ./strata-data)
-  --host <addr>       address to listen on (default 127.0.0.1)
-  --metrics-port <n>  health/metrics port (default 9091)
+  --config <file>        YAML config file (layers: defaults < file < STRATA_* env < flags)
+  --data-dir <dir>       where embedded backends keep data (default ./strata-data)
+  --host <addr>          address to listen on (default 127.0.0.1)
+  --port <n>             Milvus gRPC + REST port (default 19530; 0 picks a free one)
+  --metrics-port <n>     health/metrics port (default 9091; 0 picks a free one)
+  --log-format <f>       json (default) or pretty, on stderr
+  --log-level <l>        trace, debug, info (default), warn, error, fatal or silent
 `;
 
-async function serve(argv: string[]): Promise<void> {
+function readVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function configFromArgs(argv: string[]): StrataConfig {
   const { values } = parseArgs({
     args: argv,
     options: {
       config: { type: "string" },
       "data-dir": { type: "string" },
       host: { type: "string" },
+      port: { type: "string" },
       "metrics-port": { type: "string" },
+      "log-format": { type: "string" },
+      "log-level": { type: "string" },
     },
     strict: true,
   });
@@ -33,29 +48,76 @@ async function serve(argv: string[]): Promise<void> {
   if (values["data-dir"] !== undefined) overrides.dataDir = values["data-dir"];
   const server: Record<string, unknown> = {};
   if (values.host !== undefined) server.host = values.host;
+  if (values.port !== undefined) server.port = values.port;
   if (values["metrics-port"] !== undefined) server.metricsPort = values["metrics-port"];
   if (Object.keys(server).length > 0) overrides.server = server;
-  const config = loadConfig({ ...(values.config === undefined ? {} : { file: values.config }), overrides });
-  const log = createLogger({ level: config.log.level });
-  const node = await startStandalone(config, log);
+  const log: Record<string, unknown> = {};
+  if (values["log-format"] !== undefined) log.format = values["log-format"];
+  if (values["log-level"] !== undefined) log.level = values["log-level"];
+  if (Object.keys(log).length > 0) overrides.log = log;
+  return loadConfig({ ...(values.config === undefined ? {} : { file: values.config }), overrides });
+}
+
+/** The human-readable startup summary, on stdout (logs go to stderr). */
+function banner(config: StrataConfig, s: StrataServer): string {
+  const front = `${s.host}:${s.port}`;
+  const ops = `http://${s.host}:${s.metricsPort}`;
+  const auth = !s.auth.enabled
+    ? "off"
+    : s.initialRootPassword !== undefined
+      ? `on; created user "root" with the generated password ${s.initialRootPassword} (shown only this once: keep it)`
+      : `on (users in the meta store; "root" exists)`;
+  const rows: [string, string][] = [
+    ["Milvus gRPC + REST", `${front}   (REST: http://${front}/v2/vectordb/...)`],
+    ["health & metrics", `${ops}/healthz   ${ops}/readyz   ${ops}/metrics`],
+    ["data dir", resolve(config.dataDir)],
+    ["backends", `mq=${config.mq.backend} kv=${config.kv.backend} objectstore=${config.objectstore.backend}`],
+    ["auth", auth],
+    ["logs", `${config.log.format} on stderr, level ${config.log.level}`],
+  ];
+  const lines = rows.map(([k, v]) => `  ${k.padEnd(20)}${v}`);
+  return `Strata ${s.version} is ready\n${lines.join("\n")}\nStop with Ctrl+C (SIGINT) or SIGTERM.\n`;
+}
+
+async function serve(argv: string[]): Promise<void> {
+  const config = configFromArgs(argv);
+  const log = createCliLogger({ level: config.log.level, format: config.log.format });
+  let server: StrataServer | undefined;
   let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, "shutting down");
-    node.close().then(
-      () => process.exit(0),
+  const stop = () => {
+    const s = server;
+    if (s === undefined) return; // still starting: stop once started
+    s.close().then(
+      () => {
+        process.stdout.write("strata: stopped\n");
+        process.exit(0);
+      },
       (e: unknown) => {
         log.error({ err: e }, "error during shutdown");
         process.exit(1);
       },
     );
   };
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  console.log(
-    `strata: ready (data ${config.dataDir}, health http://${config.server.host}:${node.health?.port}/healthz)`,
-  );
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting without finishing the graceful shutdown");
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, "shutting down gracefully (send the signal again to force)");
+    process.stdout.write(`strata: ${signal}, shutting down...\n`);
+    stop();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  const { startServer } = await import("../server/serve.ts");
+  server = await startServer(config, log, { version: readVersion() });
+  if (stopping) {
+    stop();
+    return;
+  }
+  process.stdout.write(banner(config, server));
 }
 
 async function main(): Promise<void> {
@@ -64,28 +126,24 @@ async function main(): Promise<void> {
     case "serve":
       await serve(rest);
       return;
-    case "version": {
-      const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-        version: string;
-      };
-      console.log(pkg.version);
+    case "version":
+      process.stdout.write(`${readVersion()}\n`);
       return;
-    }
     case undefined:
     case "help":
     case "--help":
     case "-h":
-      console.log(USAGE);
+      process.stdout.write(USAGE);
       return;
     default:
-      console.error(`strata: unknown command "${cmd}"\n\n${USAGE}`);
+      process.stderr.write(`strata: unknown command "${cmd}"\n\n${USAGE}`);
       process.exitCode = 2;
   }
 }
 
 main().catch((e: unknown) => {
-  console.error(
-    `strata: ${isStrataError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.stack : String(e)}`,
+  process.stderr.write(
+    `strata: ${isStrataError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.stack : String(e)}\n`,
   );
   process.exit(1);
 });

@@ -11,7 +11,11 @@ import { StrataError } from "./errors.ts";
 export interface StrataConfig {
   /** Where the embedded backends keep their files. */
   dataDir: string;
-  log: { level: string };
+  log: {
+    level: string;
+    /** `json`: one pino JSON object per line (for collectors); `pretty`: one readable line per entry. */
+    format: "json" | "pretty";
+  };
   mq: {
     backend: "embedded" | "nats";
     embedded: { segmentBytes: number };
@@ -44,6 +48,15 @@ export interface StrataConfig {
     windowSize: number;
   };
   server: { host: string; port: number; metricsPort: number };
+  auth: {
+    /** When on, every Milvus gRPC and REST request must carry valid credentials. */
+    enabled: boolean;
+    /**
+     * Password of the `root` user created at the first start with auth on (empty: a random one,
+     * logged once). Later starts never reset an existing root password.
+     */
+    rootPassword: string;
+  };
   rootcoord: {
     /** How often merged time ticks are written into DML channels. */
     timeTickIntervalMs: number;
@@ -66,7 +79,7 @@ export interface StrataConfig {
 export function defaultConfig(): StrataConfig {
   return {
     dataDir: "./strata-data",
-    log: { level: "info" },
+    log: { level: "info", format: "json" },
     mq: {
       backend: "embedded",
       embedded: { segmentBytes: 64 * 1024 * 1024 },
@@ -88,6 +101,7 @@ export function defaultConfig(): StrataConfig {
     tso: { saveIntervalMs: 3000 },
     idAllocator: { windowSize: 100_000 },
     server: { host: "127.0.0.1", port: 19530, metricsPort: 9091 },
+    auth: { enabled: false, rootPassword: "" },
     rootcoord: { timeTickIntervalMs: 200 },
     dataservice: {
       segmentMaxBytes: 512 * 1024 * 1024,
@@ -222,6 +236,8 @@ function validate(c: StrataConfig): void {
   oneOf("mq.backend", c.mq.backend, ["embedded", "nats"]);
   oneOf("kv.backend", c.kv.backend, ["embedded", "etcd"]);
   oneOf("objectstore.backend", c.objectstore.backend, ["local", "s3"]);
+  oneOf("log.format", c.log.format, ["json", "pretty"]);
+  oneOf("log.level", c.log.level, ["trace", "debug", "info", "warn", "error", "fatal", "silent"]);
   const port = (path: string, v: number) => {
     if (!Number.isInteger(v) || v < 0 || v > 65535) fail(`${path} must be a port number, got ${v}`);
   };
@@ -242,6 +258,10 @@ function validate(c: StrataConfig): void {
   positive("dataservice.segmentMaxIdleMs", c.dataservice.segmentMaxIdleMs);
   positive("datanode.insertBufBytes", c.datanode.insertBufBytes);
   positive("datanode.syncPeriodMs", c.datanode.syncPeriodMs);
+  const rootPw = c.auth.rootPassword;
+  if (rootPw !== "" && (rootPw.length < 6 || rootPw.length > 256)) {
+    fail(`auth.rootPassword must be 6 to 256 characters long, got ${rootPw.length}`);
+  }
   if (c.objectstore.backend === "s3" && c.objectstore.s3.bucket === "")
     fail("objectstore.s3.bucket is required");
 }

@@ -178,6 +178,22 @@ export class DataChannel {
     this.pendingPartitionDrops.push(partitionId);
   }
 
+  /** Waiters of `drain`, released after the next sync stage that drained every buffer. */
+  private drainWaiters: (() => void)[] = [];
+
+  /** Persists every buffer at the next tick (see DataNode.drain). */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.graph === undefined || this.closing) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((r) => this.drainWaiters.push(r)),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
   /** Stops the flowgraph; buffered rows are not persisted (they stay in the log). Idempotent. */
   async close(): Promise<void> {
     this.closing = true;
@@ -375,6 +391,8 @@ export class DataChannel {
   private async sync(pack: DmlPack, signal: AbortSignal): Promise<TickDone> {
     const { insertBufBytes, syncPeriodMs } = this.env.opts;
     const nowMs = physicalOf(pack.tickTs);
+    const waiters = this.drainWaiters.splice(0);
+    const draining = waiters.length > 0;
     const due: { e: SegmentEntry; flush: boolean }[] = [];
     for (const e of this.segments.values()) {
       if (e.state === "flushed" && e.deletes !== undefined && e.deletes.count > 0) {
@@ -387,7 +405,8 @@ export class DataChannel {
       const buffered = hasBuffered(e);
       if (
         flush ||
-        (buffered && (bufferedBytes(e) >= insertBufBytes || nowMs - e.bufferedSinceMs >= syncPeriodMs))
+        (buffered &&
+          (draining || bufferedBytes(e) >= insertBufBytes || nowMs - e.bufferedSinceMs >= syncPeriodMs))
       ) {
         due.push({ e, flush });
       }
@@ -396,6 +415,7 @@ export class DataChannel {
       if (signal.aborted) throw new StrataError("Closed", "channel closing");
       await this.syncSegment(e, flush, pack, signal);
     }
+    for (const w of waiters) w();
     return { tickSeq: pack.tickSeq, tickTs: pack.tickTs, synced: due.length };
   }
 

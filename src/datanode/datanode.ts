@@ -58,6 +58,11 @@ class DataNodeImpl implements DataNode {
     );
   }
 
+  async drain(timeoutMs = 5000): Promise<void> {
+    if (this.closed) return;
+    await Promise.all([...this.channels.values()].map((c) => c.drain(timeoutMs)));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

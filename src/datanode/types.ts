@@ -14,6 +14,13 @@ export interface DataNode {
   start(): Promise<void>;
   /** Stops every flowgraph; buffered, unsynced rows stay in the log and are replayed by the next owner. */
   close(): Promise<void>;
+  /**
+   * Graceful-shutdown step: at each channel's next time tick, persists every buffered row and
+   * delete (growing segments stay GROWING) and moves the checkpoint past them, so the next start
+   * replays nothing already received. Resolves when every channel did, or after `timeoutMs`
+   * (rows not drained simply replay). Call it once writes have stopped, before `close`.
+   */
+  drain(timeoutMs?: number): Promise<void>;
 
   /**
    * Starts one flowgraph per channel, resuming from the checkpoint the dataservice holds and

@@ -12,7 +12,6 @@ import { createQueryService, type ManagedQueryService } from "../queryservice/in
 import { createRootCoord } from "../rootcoord/index.ts";
 import type { RootCoord } from "../rootcoord/types.ts";
 import { type Backends, openBackends } from "./backends.ts";
-import { type HealthServer, startHealthServer } from "./health.ts";
 
 /** Meta-store keys of the cluster-wide services (under the configured root path). */
 export const TSO_KEY = "rootcoord/tso";
@@ -20,11 +19,6 @@ export const ID_ALLOCATOR_KEY = "rootcoord/idalloc";
 const DATA_NODE_ID = 1;
 const QUERY_NODE_ID = 1;
 const PROXY_ID = 1;
-
-export interface StandaloneOptions {
-  /** Start the /healthz endpoint (default true; the embedded library turns it off). */
-  readonly health?: boolean;
-}
 
 export interface Standalone {
   readonly config: StrataConfig;
@@ -37,7 +31,6 @@ export interface Standalone {
   readonly queryservice: ManagedQueryService;
   readonly querynode: QueryNode;
   readonly proxy: ProxyService;
-  readonly health: HealthServer | undefined;
   /** Stops everything in reverse order of start. Idempotent. */
   close(): Promise<void>;
 }
@@ -47,11 +40,7 @@ export interface Standalone {
  * Holds no global state: several instances (on different data dirs and ports) can run in one
  * process, and an instance can be closed and started again on the same data dir.
  */
-export async function startStandalone(
-  config: StrataConfig,
-  log: Logger,
-  opts: StandaloneOptions = {},
-): Promise<Standalone> {
+export async function startStandalone(config: StrataConfig, log: Logger): Promise<Standalone> {
   await mkdir(config.dataDir, { recursive: true });
   const backends = await openBackends(config, log);
   const cleanups: (() => Promise<void>)[] = [() => backends.close()];
@@ -170,7 +159,12 @@ export async function startStandalone(
     await rootcoord.start();
     cleanups.push(() => rootcoord.close());
     await datanode.start();
-    cleanups.push(() => datanode.close());
+    // Graceful stop: the proxy is closed by then, so draining persists every acknowledged row
+    // received so far and a restart replays nothing needlessly.
+    cleanups.push(async () => {
+      await datanode.drain();
+      await datanode.close();
+    });
     await qs.start();
     cleanups.push(() => qs.close());
     await querynode.start();
@@ -178,13 +172,6 @@ export async function startStandalone(
     await proxy.start();
     cleanups.push(() => proxy.close());
 
-    let health: HealthServer | undefined;
-    let healthy = true;
-    if (opts.health ?? true) {
-      health = await startHealthServer(config.server.host, config.server.metricsPort, () => healthy, log);
-      const h = health;
-      cleanups.push(() => h.close());
-    }
     log.info({ dataDir: config.dataDir }, "strata standalone ready");
     return {
       config,
@@ -197,11 +184,7 @@ export async function startStandalone(
       queryservice: qs,
       querynode,
       proxy,
-      health,
-      close: async () => {
-        healthy = false;
-        await closeAll();
-      },
+      close: closeAll,
     };
   } catch (e) {
     await closeAll();

@@ -81,4 +81,58 @@ describe("config", () => {
       await t.cleanup();
     }
   });
+  it("has auth off and JSON logs by default, and takes auth and log.format from file, env and overrides", async () => {
+    const d = loadConfig({ env: {} });
+    assert.deepEqual(d.auth, { enabled: false, rootPassword: "" });
+    assert.equal(d.log.format, "json");
+    const t = await tempDir();
+    try {
+      const file = join(t.dir, "strata.yaml");
+      await writeFile(file, "auth:\n  enabled: true\n  rootPassword: fromfile1\nlog:\n  format: pretty\n");
+      const f = loadConfig({ file, env: {} });
+      assert.deepEqual(f.auth, { enabled: true, rootPassword: "fromfile1" });
+      assert.equal(f.log.format, "pretty");
+      const e = loadConfig({
+        file,
+        env: {
+          STRATA_AUTH__ENABLED: "false",
+          STRATA_AUTH__ROOT_PASSWORD: "fromenv12",
+          STRATA_LOG__FORMAT: "json",
+        },
+      });
+      assert.deepEqual(e.auth, { enabled: false, rootPassword: "fromenv12" });
+      assert.equal(e.log.format, "json");
+      const o = loadConfig({ env: {}, overrides: { auth: { enabled: "1" }, log: { format: "pretty" } } });
+      assert.equal(o.auth.enabled, true);
+      assert.equal(o.log.format, "pretty");
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it("rejects a bad log.format or level, a non-boolean auth.enabled and a root password of the wrong length", () => {
+    const bad = (overrides: Record<string, unknown>, re: RegExp) =>
+      assert.throws(
+        () => loadConfig({ env: {}, overrides }),
+        (e: unknown) => isStrataError(e, "ConfigInvalid") && re.test(e.message),
+      );
+    bad({ log: { format: "xml" } }, /log.format must be one of json, pretty/);
+    bad(
+      { log: { level: "loud" } },
+      /log.level must be one of trace, debug, info, warn, error, fatal, silent/,
+    );
+    bad({ auth: { enabled: "yes" } }, /auth.enabled: expected true or false/);
+    bad({ auth: { rootPassword: "short" } }, /auth.rootPassword must be 6 to 256 characters/);
+    bad({ auth: { rootPassword: "x".repeat(257) } }, /auth.rootPassword must be 6 to 256 characters/);
+    bad({ auth: { user: "root" } }, /unknown config key auth.user/);
+    // The message names the length, never the password itself.
+    assert.throws(
+      () => loadConfig({ env: {}, overrides: { auth: { rootPassword: "s3cr" } } }),
+      (e: unknown) => isStrataError(e, "ConfigInvalid") && !e.message.includes("s3cr"),
+    );
+    assert.equal(
+      loadConfig({ env: {}, overrides: { auth: { rootPassword: "Milvus" } } }).auth.rootPassword,
+      "Milvus",
+    );
+  });
 });

@@ -180,6 +180,7 @@ export class RecordingDataNode implements DataNode {
   async close(): Promise<void> {
     this.closed = true;
   }
+  async drain(): Promise<void> {}
   async watchDmChannels(channelIds: readonly string[]): Promise<void> {
     this.#check();
     this.calls.push({ method: "watchDmChannels", channels: [...channelIds] });

@@ -1,0 +1,127 @@
+// The Milvus SDK path: `strata serve` in its own process driven by the official Node SDK (insert
+// rows/s in batches of 1,000; search QPS and latency at concurrency 1 and 16), then the embedded
+// API on the same data dir in this process, for the SDK/embedded QPS ratio. Prints one JSON line.
+import { mkdtempSync, rmSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import sdk from "@zilliz/milvus2-sdk-node";
+import { Strata } from "../src/api/embedded.ts";
+import { spawnStrata } from "../test/api/milvus/spawn.ts";
+import { clustered } from "./datasets.ts";
+
+const { MilvusClient, DataType } = sdk;
+const N = Number(process.env.BENCH_N ?? 200_000);
+const NQ = Number(process.env.BENCH_NQ ?? 1000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const DIM = 128;
+const K = 10;
+const BATCH = 1000;
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((s.length * p) / 100))] ?? 0;
+}
+const median = (xs: number[]) => pct(xs, 50);
+
+/** Runs `total` calls with `concurrency` in flight; returns QPS and per-call latencies (ms). */
+async function drive(total: number, concurrency: number, call: (i: number) => Promise<void>) {
+  const lat: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= total) return;
+        const s = performance.now();
+        await call(i);
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  return { qps: total / secs, p50: pct(lat, 50), p99: pct(lat, 99) };
+}
+
+const data = clustered(N, DIM, NQ, 42);
+const query = (i: number) => Array.from(data.queries.subarray((i % NQ) * DIM, ((i % NQ) + 1) * DIM));
+const dir = mkdtempSync(join(tmpdir(), "strata-bench-sdk-"));
+const result: Record<string, unknown> = {
+  bench: "sdk",
+  dataset: `clustered ${N}x${DIM} seed 42`,
+  cores: availableParallelism(),
+  rounds: ROUNDS,
+};
+try {
+  const server = await spawnStrata(dir);
+  const client = new MilvusClient({ address: server.address, logLevel: "error" });
+  await client.connectPromise;
+  await client.createCollection({
+    collection_name: "c",
+    fields: [
+      { name: "id", data_type: DataType.Int64, is_primary_key: true },
+      { name: "v", data_type: DataType.FloatVector, dim: DIM },
+    ],
+  });
+  const t0 = performance.now();
+  for (let from = 0; from < N; from += BATCH) {
+    const rows = Array.from({ length: Math.min(BATCH, N - from) }, (_, k) => ({
+      id: from + k,
+      v: Array.from(data.base.subarray((from + k) * DIM, (from + k + 1) * DIM)),
+    }));
+    const r = await client.insert({ collection_name: "c", data: rows });
+    if (r.status.error_code !== "Success") throw new Error(r.status.reason);
+  }
+  const insertSecs = (performance.now() - t0) / 1000;
+  await client.flushSync({ collection_names: ["c"] });
+  const flushedSecs = (performance.now() - t0) / 1000;
+  await client.createIndex({
+    collection_name: "c",
+    field_name: "v",
+    index_type: "AUTOINDEX",
+    metric_type: "L2",
+  });
+  await client.loadCollectionSync({ collection_name: "c" });
+  result.sdkInsertRowsPerSec = Math.round(N / insertSecs);
+  result.sdkInsertFlushedRowsPerSec = Math.round(N / flushedSecs);
+
+  const sdkSearch = (i: number) =>
+    client.search({ collection_name: "c", data: query(i), limit: K }).then((r) => {
+      if (r.status.error_code !== "Success") throw new Error(r.status.reason);
+    });
+  const s1: ReturnType<typeof drive> extends Promise<infer T> ? T[] : never = [];
+  const s16: typeof s1 = [];
+  await drive(50, 4, sdkSearch); // warm-up
+  for (let r = 0; r < ROUNDS; r++) {
+    s1.push(await drive(NQ / 2, 1, sdkSearch));
+    s16.push(await drive(NQ, 16, sdkSearch));
+  }
+  await client.closeConnection();
+  await server.stop();
+
+  const db = await Strata.open({ dataDir: dir, logLevel: "error" });
+  await db.load("c");
+  const embSearch = async (i: number) => {
+    await db.search("c", { data: [query(i)], limit: K });
+  };
+  const e1: typeof s1 = [];
+  const e16: typeof s1 = [];
+  await drive(50, 4, embSearch);
+  for (let r = 0; r < ROUNDS; r++) {
+    e1.push(await drive(NQ / 2, 1, embSearch));
+    e16.push(await drive(NQ, 16, embSearch));
+  }
+  await db.close();
+  const m = (xs: typeof s1, k: "qps" | "p50" | "p99") => Math.round(median(xs.map((x) => x[k])) * 100) / 100;
+  Object.assign(result, {
+    sdkSearchC1: { qps: m(s1, "qps"), p50Ms: m(s1, "p50"), p99Ms: m(s1, "p99") },
+    sdkSearchC16: { qps: m(s16, "qps"), p50Ms: m(s16, "p50"), p99Ms: m(s16, "p99") },
+    embeddedSearchC1: { qps: m(e1, "qps"), p50Ms: m(e1, "p50"), p99Ms: m(e1, "p99") },
+    embeddedSearchC16: { qps: m(e16, "qps"), p50Ms: m(e16, "p50"), p99Ms: m(e16, "p99") },
+    ratioSdkToEmbeddedC16: Math.round((m(s16, "qps") / m(e16, "qps")) * 100) / 100,
+    ratioSdkToEmbeddedC1: Math.round((m(s1, "qps") / m(e1, "qps")) * 100) / 100,
+  });
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+process.stdout.write(`${JSON.stringify(result)}\n`);
