@@ -264,7 +264,8 @@ export function dataHandlers(ctx: MilvusContext, hooks: FrontDoorHooks): Handler
         annsField: field.name,
         limit,
         offset,
-        outputFields: requested,
+        // Hits carry their primary key: fetching it again as an output field is wasted work.
+        outputFields: requested.filter((n) => n !== primaryField(info.schema).name),
         consistencyLevel: consistency(req, info.consistencyLevel),
         ...(metricRaw === "" ? {} : { metricType: metricRaw as NonNullable<SearchRequest["metricType"]> }),
         ...(filter.trim() === "" ? {} : { filter }),
