@@ -1,17 +1,10 @@
+import { seededRandom as mulberry32 } from "../src/common/random.ts";
+
 /**
  * The seeded clustered dataset of ../shared/research/perf-notes.md §3.2: 1,000 centres drawn from
  * N(0,1)^d, each cluster with its own σ ~ U(0.25, 0.6), points = centre + σ·N(0,1)^d.
  */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 export interface Clustered {
   readonly base: Float32Array;

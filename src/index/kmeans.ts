@@ -1,4 +1,5 @@
 import usearch, { type BatchMatches, type Matches } from "usearch";
+import { seededRandom } from "../common/random.ts";
 
 /**
  * Seeded k-means for IVF coarse quantizers: k-means++ seeding on a sub-sample, then Lloyd
@@ -26,18 +27,6 @@ export interface KMeansOptions {
 
 /** From this much work (rows × centroids × dim) the native exact search takes the assignment step. */
 const NATIVE_FROM = 1 << 22;
-
-/** mulberry32: small, fast, seeded; one instance per call, no shared state. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `m` distinct row indices out of n (partial Fisher–Yates), ascending for cache-friendly reads. */
 function sampleRows(n: number, m: number, rand: () => number): Int32Array {

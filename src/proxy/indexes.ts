@@ -82,7 +82,12 @@ function toInfo(
   };
 }
 
-export async function describeIndex(d: IndexDeps, collection: string, name?: string): Promise<IndexInfo[]> {
+/** The collection's index definitions matching an index or field name (all when none). @throws IndexNotFound */
+async function matching(
+  d: IndexDeps,
+  collection: string,
+  name: string | undefined,
+): Promise<{ info: CollectionInfo; defs: IndexDefinition[] }> {
   const info = await d.rootcoord.describeCollection(collection);
   let defs = await d.dataservice.describeIndexes(info.collectionId);
   if (name !== undefined && name !== "") {
@@ -98,6 +103,11 @@ export async function describeIndex(d: IndexDeps, collection: string, name?: str
         : `index ${name} not found in collection ${collection}`,
     );
   }
+  return { info, defs };
+}
+
+export async function describeIndex(d: IndexDeps, collection: string, name?: string): Promise<IndexInfo[]> {
+  const { info, defs } = await matching(d, collection, name);
   const segments = await d.dataservice.listSegments(info.collectionId);
   return defs.map((x) =>
     toInfo(
@@ -109,8 +119,8 @@ export async function describeIndex(d: IndexDeps, collection: string, name?: str
 }
 
 export async function dropIndex(d: IndexDeps, collection: string, name?: string): Promise<void> {
-  const found = await describeIndex(d, collection, name);
-  if (found.length > 1) {
+  const { info, defs } = await matching(d, collection, name);
+  if (defs.length > 1) {
     throw new StrataError(
       "ParameterInvalid",
       `collection ${collection} has several indexes: name the one to drop`,
@@ -122,8 +132,7 @@ export async function dropIndex(d: IndexDeps, collection: string, name?: string)
       `index cannot be dropped while collection ${collection} is loaded: release it first`,
     );
   }
-  const info = await d.rootcoord.describeCollection(collection);
-  await d.dataservice.dropIndex(info.collectionId, (found[0] as IndexInfo).indexName);
+  await d.dataservice.dropIndex(info.collectionId, (defs[0] as IndexDefinition).indexName);
 }
 
 export async function statistics(

@@ -93,12 +93,8 @@ export class ReadPath {
 
   async loadProgress(collection: string, partitions: readonly string[] | undefined): Promise<number> {
     const { info, states } = await this.#partitionStates(collection, partitions);
-    const unloaded = (s: PartitionState) =>
-      s === PartitionState.NOT_PRESENT || s === PartitionState.NOT_EXIST;
-    // Without explicit partitions, progress is over the partitions a load asked for.
-    const asked =
-      partitions === undefined || partitions.length === 0 ? states.filter((s) => !unloaded(s)) : states;
-    if (asked.length === 0 || asked.some(unloaded)) {
+    const asked = requested(states, partitions);
+    if (asked.length === 0 || asked.some(isUnloaded)) {
       throw new StrataError("CollectionNotLoaded", `collection ${collection} is not loaded: call load first`);
     }
     const inMemory = asked.filter((s) => s === PartitionState.IN_MEMORY).length;
@@ -140,17 +136,9 @@ export class ReadPath {
   async loadState(collection: string, partitions?: readonly string[]): Promise<LoadState> {
     if (!(await this.#d.rootcoord.hasCollection(collection))) return "NotExist";
     const { states } = await this.#partitionStates(collection, partitions);
-    if (states.length > 0 && states.every((s) => s === PartitionState.IN_MEMORY)) return "Loaded";
-    const unloaded = (s: PartitionState) =>
-      s === PartitionState.NOT_PRESENT || s === PartitionState.NOT_EXIST;
-    if (states.every(unloaded)) return "NotLoad";
+    if (states.every(isUnloaded)) return "NotLoad";
     // A collection counts as loaded when the partitions a load asked for are (pymilvus' rule).
-    if (
-      (partitions === undefined || partitions.length === 0) &&
-      states.every((s) => unloaded(s) || s === PartitionState.IN_MEMORY)
-    )
-      return "Loaded";
-    return "Loading";
+    return requested(states, partitions).every((s) => s === PartitionState.IN_MEMORY) ? "Loaded" : "Loading";
   }
 
   async #guarantee(level: ConsistencyLevel): Promise<{ guaranteeTs: Timestamp; strong: boolean }> {
@@ -260,12 +248,7 @@ export class ReadPath {
 
   async search(req: SearchRequest): Promise<SearchHit[][]> {
     const info = await this.#d.rootcoord.describeCollection(req.collectionName);
-    const vectors = info.schema.fields.filter((f) => isVectorType(f.dataType));
-    const field = req.annsField === undefined ? vectors[0] : vectors.find((f) => f.name === req.annsField);
-    if (field === undefined)
-      bad(`anns field ${req.annsField ?? ""} is not a vector field of ${info.schema.name}`);
-    if (req.annsField === undefined && vectors.length > 1)
-      bad("the collection has several vector fields: give annsField");
+    const field = annsFieldOf(info, req.annsField);
     const limit = req.limit ?? 10;
     const offset = req.offset ?? 0;
     if (!Number.isInteger(limit) || limit < 1) bad(`limit must be a positive integer, got ${limit}`);
@@ -405,6 +388,32 @@ function rowFields(
     if (c !== undefined) out[f.name] = valueAt(c, i);
   }
   return out;
+}
+
+const isUnloaded = (s: PartitionState): boolean =>
+  s === PartitionState.NOT_PRESENT || s === PartitionState.NOT_EXIST;
+
+/** The states a load state or progress is about: the named partitions, or (none named) those a load asked for. */
+function requested(
+  states: readonly PartitionState[],
+  partitions: readonly string[] | undefined,
+): PartitionState[] {
+  return partitions === undefined || partitions.length === 0
+    ? states.filter((s) => !isUnloaded(s))
+    : [...states];
+}
+
+/**
+ * The vector field a search runs on: the one named, or the collection's only one.
+ * @throws StrataError ParameterInvalid for a name that is not a vector field, or no name with several.
+ */
+export function annsFieldOf(info: CollectionInfo, name: string | undefined): FieldSchema {
+  const vectors = info.schema.fields.filter((f) => isVectorType(f.dataType));
+  const field = name === undefined ? vectors[0] : vectors.find((f) => f.name === name);
+  if (field === undefined) bad(`anns field ${name ?? ""} is not a vector field of ${info.schema.name}`);
+  if (name === undefined && vectors.length > 1)
+    bad("the collection has several vector fields: name the one to search (annsField / anns_field)");
+  return field;
 }
 
 function defaultMetric(t: DataType): MetricType {

@@ -7,6 +7,7 @@ import { searchExact } from "../../src/index/exact.ts";
 import { largerIsBetter, type MetricType } from "../../src/index/metric.ts";
 import type { SearchResult } from "../../src/index/topk.ts";
 import { gaussians, rng } from "./data.ts";
+import { floatScore } from "./reference.ts";
 
 export interface Dataset {
   readonly base: Float32Array;
@@ -139,23 +140,8 @@ export function recallAtK(
 
 /** Exact scores of single rows, for recallAtK. */
 export function floatScorer(data: Float32Array, queries: Float32Array, dim: number, metric: MetricType) {
-  return (q: number, row: number): number => {
-    let dot = 0;
-    let l2 = 0;
-    let qq = 0;
-    let xx = 0;
-    for (let j = 0; j < dim; j++) {
-      const a = queries[q * dim + j]!;
-      const b = data[row * dim + j]!;
-      dot += a * b;
-      l2 += (a - b) * (a - b);
-      qq += a * a;
-      xx += b * b;
-    }
-    if (metric === "L2") return l2;
-    if (metric === "IP") return dot;
-    return qq === 0 || xx === 0 ? 0 : dot / (Math.sqrt(qq) * Math.sqrt(xx));
-  };
+  return (q: number, row: number): number =>
+    floatScore(data, row, queries, q, dim, metric as "L2" | "IP" | "COSINE");
 }
 
 export function binaryScorer(

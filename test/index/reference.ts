@@ -17,6 +17,32 @@ function rank(hits: Hit[], larger: boolean, topk: number): Hit[] {
   return hits.slice(0, topk);
 }
 
+/** The exact score of query row `q` against data row `r` (plain float64 loop, unrounded). */
+export function floatScore(
+  data: Float32Array,
+  r: number,
+  queries: Float32Array,
+  q: number,
+  dim: number,
+  metric: "L2" | "IP" | "COSINE",
+): number {
+  let dot = 0;
+  let l2 = 0;
+  let qq = 0;
+  let xx = 0;
+  for (let j = 0; j < dim; j++) {
+    const a = queries[q * dim + j]!;
+    const b = data[r * dim + j]!;
+    dot += a * b;
+    l2 += (a - b) * (a - b);
+    qq += a * a;
+    xx += b * b;
+  }
+  if (metric === "L2") return l2;
+  if (metric === "IP") return dot;
+  return qq === 0 || xx === 0 ? 0 : dot / (Math.sqrt(qq) * Math.sqrt(xx));
+}
+
 /** Float vectors (already float32 values), row-major. */
 export function refFloat(
   data: Float32Array,
@@ -32,22 +58,7 @@ export function refFloat(
     const hits: Hit[] = [];
     for (let r = 0; r < n; r++) {
       if (bitset !== undefined && bitset[r] === 0) continue;
-      let dot = 0;
-      let l2 = 0;
-      let qq = 0;
-      let xx = 0;
-      for (let j = 0; j < dim; j++) {
-        const a = queries[q * dim + j]!;
-        const b = data[r * dim + j]!;
-        dot += a * b;
-        l2 += (a - b) * (a - b);
-        qq += a * a;
-        xx += b * b;
-      }
-      let s: number;
-      if (metric === "L2") s = l2;
-      else if (metric === "IP") s = dot;
-      else s = qq === 0 || xx === 0 ? 0 : dot / (Math.sqrt(qq) * Math.sqrt(xx));
+      const s = floatScore(data, r, queries, q, dim, metric as "L2" | "IP" | "COSINE");
       if (Number.isNaN(s)) continue;
       hits.push({ offset: r, score: Math.fround(s) });
     }

@@ -1,10 +1,16 @@
 import type { SparseRow } from "../../common/column.ts";
 import { StrataError } from "../../common/errors.ts";
 import { DYNAMIC_FIELD_NAME, type FieldSchema, primaryField } from "../../common/schema.ts";
-import { DataType, isVectorType } from "../../common/types.ts";
+import { DataType } from "../../common/types.ts";
 import { decodeBFloat16, decodeFloat16 } from "../../index/decode.ts";
 import { isMetricType } from "../../index/metric.ts";
-import type { MutationResult, QueryRow, SearchHit, SearchRequest } from "../../proxy/index.ts";
+import {
+  annsFieldOf,
+  type MutationResult,
+  type QueryRow,
+  type SearchHit,
+  type SearchRequest,
+} from "../../proxy/index.ts";
 import type { CollectionInfo } from "../../rootcoord/types.ts";
 import type { FrontDoorHooks } from "../hooks.ts";
 import type { Handlers, MilvusContext } from "./context.ts";
@@ -245,17 +251,14 @@ export function dataHandlers(ctx: MilvusContext, hooks: FrontDoorHooks): Handler
       const params = jsonParams(sp.get("params"), "search params");
       if (params.radius !== undefined || params.range_filter !== undefined)
         bad("range search is not supported yet");
-      const vectors = info.schema.fields.filter((f) => isVectorType(f.dataType));
       const annsName = sp.get("anns_field") ?? "";
-      const field = annsName === "" ? vectors[0] : vectors.find((f) => f.name === annsName);
-      if (field === undefined) bad(`anns_field ${annsName} is not a vector field of ${collection}`);
-      if (annsName === "" && vectors.length > 1)
-        bad("the collection has several vector fields: set anns_field");
+      const field = annsFieldOf(info, annsName === "" ? undefined : annsName);
       const limit = positiveInt(sp.get("topk"), "topk", 10);
       const offset = positiveInt(sp.get("offset"), "offset", 0);
       const metricRaw = (sp.get("metric_type") ?? "").toUpperCase();
       if (metricRaw !== "" && !isMetricType(metricRaw)) bad(`unknown metric type ${metricRaw}`);
       const requested = strs(req, "output_fields");
+      const pkName = primaryField(info.schema).name;
       const filter = str(req, "dsl");
       const parts = partitions(req);
       const hits = await proxy.search({
@@ -265,7 +268,7 @@ export function dataHandlers(ctx: MilvusContext, hooks: FrontDoorHooks): Handler
         limit,
         offset,
         // Hits carry their primary key: fetching it again as an output field is wasted work.
-        outputFields: requested.filter((n) => n !== primaryField(info.schema).name),
+        outputFields: requested.filter((n) => n !== pkName),
         consistencyLevel: consistency(req, info.consistencyLevel),
         ...(metricRaw === "" ? {} : { metricType: metricRaw as NonNullable<SearchRequest["metricType"]> }),
         ...(filter.trim() === "" ? {} : { filter }),
