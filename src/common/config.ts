@@ -67,6 +67,12 @@ export interface StrataConfig {
     assignmentExpirationMs: number;
     segmentMaxLifetimeMs: number;
     segmentMaxIdleMs: number;
+    /** Flushed segments with fewer rows get no index build: a scan serves them. */
+    indexMinRows: number;
+  };
+  indexnode: {
+    /** Native threads per index build (0 = one per core). */
+    buildThreads: number;
   };
   datanode: {
     /** A segment's buffer is synced to binlogs beyond this many bytes. */
@@ -108,7 +114,9 @@ export function defaultConfig(): StrataConfig {
       assignmentExpirationMs: 250,
       segmentMaxLifetimeMs: 24 * 3600 * 1000,
       segmentMaxIdleMs: 600_000,
+      indexMinRows: 1024,
     },
+    indexnode: { buildThreads: 0 },
     datanode: { insertBufBytes: 16 * 1024 * 1024, syncPeriodMs: 600_000 },
   };
 }
@@ -256,6 +264,13 @@ function validate(c: StrataConfig): void {
   positive("dataservice.assignmentExpirationMs", c.dataservice.assignmentExpirationMs);
   positive("dataservice.segmentMaxLifetimeMs", c.dataservice.segmentMaxLifetimeMs);
   positive("dataservice.segmentMaxIdleMs", c.dataservice.segmentMaxIdleMs);
+  positive("dataservice.indexMinRows", c.dataservice.indexMinRows);
+  if (
+    !Number.isInteger(c.indexnode.buildThreads) ||
+    c.indexnode.buildThreads < 0 ||
+    c.indexnode.buildThreads > 1024
+  )
+    fail(`indexnode.buildThreads must be an integer in [0, 1024], got ${c.indexnode.buildThreads}`);
   positive("datanode.insertBufBytes", c.datanode.insertBufBytes);
   positive("datanode.syncPeriodMs", c.datanode.syncPeriodMs);
   const rootPw = c.auth.rootPassword;

@@ -21,6 +21,10 @@ export interface DataServiceOptions {
   readonly statsChannel?: string;
   /** Name of the durable consumer checkpoint on the tick channel. Default "dataservice". */
   readonly consumerName?: string;
+  /** Flushed segments with fewer rows get no index build (a scan serves them). Default 1024. */
+  readonly indexMinRows?: number;
+  /** How often index builds are handed out and polled. Default 500 ms. */
+  readonly indexPollMs?: number;
 }
 
 export type ResolvedOptions = Required<DataServiceOptions>;
@@ -36,6 +40,8 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   timeTickChannel: "datanode_tt",
   statsChannel: "datanode_stats",
   consumerName: "dataservice",
+  indexMinRows: 1024,
+  indexPollMs: 500,
 };
 
 function positiveInt(name: string, v: number): number {
@@ -65,6 +71,8 @@ export function resolveOptions(o: DataServiceOptions): ResolvedOptions {
   positiveInt("sealCheckIntervalMs", r.sealCheckIntervalMs);
   positiveInt("nodeSessionTtlSeconds", r.nodeSessionTtlSeconds);
   positiveInt("flushRetryIntervalMs", r.flushRetryIntervalMs);
+  positiveInt("indexMinRows", r.indexMinRows);
+  positiveInt("indexPollMs", r.indexPollMs);
   channelName("timeTickChannel", r.timeTickChannel);
   channelName("statsChannel", r.statsChannel);
   if (r.timeTickChannel === r.statsChannel) {

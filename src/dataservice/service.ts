@@ -3,10 +3,13 @@ import type { Logger } from "../common/log.ts";
 import { Mutex } from "../common/mutex.ts";
 import { composeTs, logicalOf, physicalOf, type Timestamp } from "../common/timestamp.ts";
 import type { DataNode } from "../datanode/types.ts";
+import type { IndexNode } from "../indexnode/types.ts";
 import type { MetaKv } from "../kv/types.ts";
 import type { Consumer, MessageQueue } from "../mq/types.ts";
+import type { ObjectStore } from "../objectstore/types.ts";
 import type { CollectionInfo, RootCoord } from "../rootcoord/types.ts";
 import { planAssignments } from "./assign.ts";
+import { IndexBuilds } from "./builds.ts";
 import { IndexCatalog } from "./indexes.ts";
 import { DataMeta } from "./meta.ts";
 import { type DataServiceOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
@@ -23,6 +26,7 @@ import {
   type DataService,
   type FlushRequest,
   type FlushResponse,
+  type IndexBuildsDescription,
   type IndexDefinition,
   type InitParams,
   type InsertBinlogPathRequest,
@@ -31,6 +35,7 @@ import {
   type NewIndexDefinition,
   type NodeInfo,
   type SaveBinlogPathsRequest,
+  type SegmentIndexFile,
   type SegmentInfo,
   SegmentState,
   type SegmentStatesRequest,
@@ -58,6 +63,10 @@ export interface DataServiceDeps {
    * for longer than the session TTL (the grace covers wiring that adds the node after its start).
    */
   readonly dataNodes: (nodeId: number) => DataNode | undefined;
+  /** Index nodes to hand builds to; without them builds wait (segments stay served by a scan). */
+  readonly indexNodes?: () => readonly IndexNode[];
+  /** Where index files live (deleted with their index); without it files are never deleted. */
+  readonly objects?: ObjectStore;
   readonly logger: Logger;
 }
 
@@ -92,6 +101,7 @@ export class DataServiceImpl implements ManagedDataService {
   readonly #mutex = new Mutex();
   readonly #meta: DataMeta;
   readonly #indexes: IndexCatalog;
+  readonly #builds: IndexBuilds;
   readonly #nodes: NodeSessions;
   readonly #collections = new Map<bigint, { info: CollectionInfo; maxRows: number }>();
   readonly #watches: WatchDelivery;
@@ -112,6 +122,32 @@ export class DataServiceImpl implements ManagedDataService {
     this.#log = deps.logger;
     this.#meta = new DataMeta(deps.kv);
     this.#indexes = new IndexCatalog(deps.kv, this.#mutex);
+    this.#builds = new IndexBuilds(
+      {
+        kv: deps.kv,
+        objects: deps.objects,
+        logger: deps.logger,
+        indexNodes: deps.indexNodes ?? (() => []),
+        segment: (id) => {
+          const s = this.#meta.segments.get(id);
+          return s === undefined || s.state === SegmentState.DROPPED ? undefined : toSegmentInfo(s);
+        },
+        field: async (collectionId, fieldId) => {
+          const f = (await this.#collection(collectionId)).info.schema.fields.find(
+            (x) => x.fieldId === fieldId,
+          );
+          return f === undefined ? undefined : { dataType: f.dataType, dim: f.dim ?? 0 };
+        },
+        definition: (collectionId, indexId) =>
+          this.#indexes.list(collectionId).find((d) => d.indexId === indexId),
+        allocId: async () => (await this.#d.rootcoord.allocID(1)).start,
+      },
+      {
+        minRows: this.#o.indexMinRows,
+        pollMs: this.#o.indexPollMs,
+        maxFailures: 3,
+      },
+    );
     this.#nodes = new NodeSessions(deps.kv, this.#o.nodeSessionTtlSeconds, deps.logger);
     this.#watches = new WatchDelivery({
       assigned: () =>
@@ -136,6 +172,7 @@ export class DataServiceImpl implements ManagedDataService {
     await mq.ensureChannel(this.#o.statsChannel);
     await this.#meta.load();
     await this.#indexes.load();
+    await this.#builds.load();
     const owners = [...this.#meta.channels.values()].flatMap((c) => (c.nodeId === null ? [] : [c.nodeId]));
     await this.#nodes.recover(owners, (id) => this.#d.dataNodes(id) !== undefined);
     this.#consumer = await mq.consume(
@@ -160,6 +197,8 @@ export class DataServiceImpl implements ManagedDataService {
     this.#leaseTimer.unref();
     await this.#mutex.run(() => this.#assignOrphans());
     this.#watches.schedule();
+    this.#builds.start();
+    this.#spawn(this.#ensureBuilds());
     this.#log.info(
       { segments: this.#meta.segments.size, channels: this.#meta.channels.size, nodes: this.#nodes.ids() },
       "dataservice started",
@@ -172,6 +211,7 @@ export class DataServiceImpl implements ManagedDataService {
     this.#state = "closed";
     clearInterval(this.#passTimer);
     clearInterval(this.#leaseTimer);
+    await this.#builds.close();
     await this.#consumer?.close();
     await this.#loop;
     if (wasRunning) {
@@ -400,10 +440,41 @@ export class DataServiceImpl implements ManagedDataService {
     this.#ready();
     checkId(def.collectionId, "collectionId");
     await this.#d.rootcoord.describeCollection(def.collectionId);
-    return this.#indexes.create(def, async () => ({
+    const created = await this.#indexes.create(def, async () => ({
       indexId: (await this.#d.rootcoord.allocID(1)).start,
       createTime: await this.#d.rootcoord.allocTimestamp(),
     }));
+    await this.#ensureBuilds(def.collectionId);
+    return created;
+  }
+
+  /** Records the builds flushed segments need (of one collection, or all). */
+  async #ensureBuilds(collectionId?: bigint): Promise<void> {
+    const segs: SegmentInfo[] = [];
+    for (const s of this.#meta.segments.values()) {
+      if (s.state !== SegmentState.FLUSHED) continue;
+      if (collectionId !== undefined && s.collectionId !== collectionId) continue;
+      segs.push(toSegmentInfo(s));
+    }
+    const colls = new Set(segs.map((s) => s.collectionId));
+    const defs = [...colls].flatMap((c) => this.#indexes.list(c));
+    if (defs.length > 0) await this.#builds.ensure(defs, segs);
+  }
+
+  async describeIndexBuilds(collectionId: bigint): Promise<IndexBuildsDescription> {
+    this.#ready();
+    return { builds: this.#builds.list(collectionId), minRows: this.#o.indexMinRows };
+  }
+
+  async getSegmentIndexes(segmentIds: readonly bigint[]): Promise<SegmentIndexFile[]> {
+    this.#ready();
+    return this.#builds.finished(segmentIds);
+  }
+
+  async reportIndexFault(buildId: bigint, fileKey: string, reason: string): Promise<void> {
+    this.#ready();
+    checkId(buildId, "buildId");
+    await this.#builds.fault(buildId, String(fileKey), String(reason));
   }
 
   async describeIndexes(collectionId: bigint): Promise<IndexDefinition[]> {
@@ -413,7 +484,8 @@ export class DataServiceImpl implements ManagedDataService {
 
   async dropIndex(collectionId: bigint, indexName: string): Promise<void> {
     this.#ready();
-    await this.#indexes.drop(collectionId, indexName);
+    const d = await this.#indexes.drop(collectionId, indexName);
+    await this.#builds.remove((b) => b.collectionId === collectionId && b.indexId === d.indexId);
   }
 
   async listSegments(collectionId: bigint): Promise<SegmentInfo[]> {
@@ -432,6 +504,7 @@ export class DataServiceImpl implements ManagedDataService {
   async saveBinlogPaths(raw: SaveBinlogPathsRequest): Promise<void> {
     this.#ready();
     const { req, paths } = checkSaveRequest(raw);
+    let flushed = false;
     await this.#locked(async () => {
       const seg = this.#meta.segments.get(req.segmentId);
       if (seg === undefined) throw new StrataError("SegmentNotFound", `segment ${req.segmentId} not found`);
@@ -442,8 +515,10 @@ export class DataServiceImpl implements ManagedDataService {
       if (plan.seg.state === SegmentState.FLUSHED && seg.state !== SegmentState.FLUSHED) {
         this.#flushAsked.delete(seg.segmentId);
         this.#log.info({ segmentId: seg.segmentId.toString(), rows: req.persistedRows }, "segment flushed");
+        flushed = true;
       }
     });
+    if (flushed) this.#spawn(this.#ensureBuilds(req.collectionId));
   }
 
   async getVChannelInfo(channel: string): Promise<VChannelInfo> {
@@ -524,6 +599,7 @@ export class DataServiceImpl implements ManagedDataService {
       return chans;
     });
     this.#releaseOn(released);
+    await this.#builds.remove((b) => b.collectionId === collectionId);
   }
 
   async unregisterNode(nodeId: number): Promise<void> {

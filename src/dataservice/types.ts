@@ -190,6 +190,56 @@ export interface IndexDefinition {
 
 export type NewIndexDefinition = Omit<IndexDefinition, "indexId" | "createTime">;
 
+/**
+ * States of one segment's index build, Milvus' IndexState names: Unissued (waiting for an index
+ * node), InProgress (handed to `nodeId`), Finished (the file is written and recorded), Failed (given
+ * up: bad data or parameters, or too many failed attempts; the segment stays served by a scan).
+ */
+export type BuildState = "Unissued" | "InProgress" | "Finished" | "Failed";
+
+/** The build of one index on one flushed segment (persisted; survives restarts). */
+export interface SegmentIndexBuild {
+  readonly buildId: bigint;
+  readonly indexId: bigint;
+  readonly collectionId: bigint;
+  readonly partitionId: bigint;
+  readonly segmentId: bigint;
+  readonly fieldId: number;
+  /** Rows indexed (the flushed segment's rows). */
+  readonly rows: number;
+  readonly state: BuildState;
+  /** Attempt number (0 before the first hand-out); each attempt writes its own file. */
+  readonly version: number;
+  /** Index node of the current attempt (0 when none). */
+  readonly nodeId: number;
+  /** Object key of the index file (Finished), else "". */
+  readonly fileKey: string;
+  readonly fileSize: number;
+  readonly failReason: string;
+  /** Failed attempts so far. */
+  readonly failures: number;
+}
+
+export interface IndexBuildsDescription {
+  readonly builds: readonly SegmentIndexBuild[];
+  /** Flushed segments with fewer rows get no build (a scan serves them). */
+  readonly minRows: number;
+}
+
+/** A finished index of one segment: what a query node loads instead of the raw vectors. */
+export interface SegmentIndexFile {
+  readonly segmentId: bigint;
+  readonly fieldId: number;
+  readonly indexId: bigint;
+  readonly buildId: bigint;
+  /** The resolved type built (HNSW, IVF_FLAT, …). */
+  readonly indexType: string;
+  readonly metricType: string;
+  readonly fileKey: string;
+  readonly fileSize: number;
+  readonly rows: number;
+}
+
 /** Statistics a data node reports for a channel after each time tick it processed. */
 export interface ChannelTickReport {
   readonly nodeId: number;
@@ -287,6 +337,22 @@ export interface DataService {
   describeIndexes(collectionId: bigint): Promise<IndexDefinition[]>;
   /** @throws StrataError IndexNotFound */
   dropIndex(collectionId: bigint, indexName: string): Promise<void>;
+  /**
+   * Index builds of a collection's segments (every state), for describeIndex progress. Segments
+   * too small to index (below the build threshold) have none and are served by a scan.
+   */
+  describeIndexBuilds(collectionId: bigint): Promise<IndexBuildsDescription>;
+  /**
+   * Finished index files of the given segments (one per segment and indexed field). Segments
+   * without a finished index are absent. Unknown segment IDs are ignored.
+   */
+  getSegmentIndexes(segmentIds: readonly bigint[]): Promise<SegmentIndexFile[]>;
+  /**
+   * A reader found the finished index file `fileKey` of build `buildId` unusable (failed its
+   * checksum): the file is deleted and the build handed out again. Ignored unless that file is
+   * still the build's finished file, so repeated or late reports are harmless.
+   */
+  reportIndexFault(buildId: bigint, fileKey: string, reason: string): Promise<void>;
   /** Segments of a collection (every state but DROPPED), for statistics and index progress. */
   listSegments(collectionId: bigint): Promise<SegmentInfo[]>;
 }

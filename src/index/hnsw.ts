@@ -182,7 +182,8 @@ export class HnswIndex implements VectorIndex {
   private native: UsearchIndex | undefined;
   private readonly vectors: IndexQueries | undefined;
   private readonly searchThreads: number;
-  private readonly exactFactor: number;
+  /** See HnswOpenOptions.filterExactFactor. */
+  readonly exactScanFactor: number;
   private readonly binary: boolean;
   /** File bytes when the index is memory-mapped, else undefined (estimated). */
   private readonly mappedBytes: number | undefined;
@@ -203,7 +204,7 @@ export class HnswIndex implements VectorIndex {
     this.count = count;
     this.binary = isBinaryMetric(spec.metric);
     this.searchThreads = opts.searchThreads ?? 1;
-    this.exactFactor = opts.filterExactFactor ?? 1;
+    this.exactScanFactor = opts.filterExactFactor ?? 1;
     this.mappedBytes = mappedBytes;
     if (opts.vectors !== undefined) {
       const rows = rowsOf(opts.vectors, spec.dim, this.binary, "raw vectors");
@@ -337,7 +338,7 @@ export class HnswIndex implements VectorIndex {
     let wanted = base;
     if (f !== undefined) {
       wanted = Math.min(n, Math.ceil((base * n * OVERFETCH) / passing));
-      if (this.vectors !== undefined && passing <= wanted * this.config.M * this.exactFactor) {
+      if (this.vectors !== undefined && passing <= wanted * this.config.M * this.exactScanFactor) {
         return this.exactScan(queries, nq, topk, f);
       }
     }
@@ -359,6 +360,16 @@ export class HnswIndex implements VectorIndex {
       wanted = Math.min(n, wanted * 4);
     }
     return heaps.finish(largerIsBetter(this.metric));
+  }
+
+  prefersExactScan(passing: number, k: number, params: SearchParams = {}): boolean {
+    const n = this.count;
+    if (passing <= 0 || passing >= n) return passing <= 0;
+    const ef = typeof params.ef === "number" && params.ef > 0 ? params.ef : DEFAULT_EF;
+    const base = Math.min(n, Math.max(ef, k));
+    // The walk touches about `wanted` nodes and scores up to M neighbours of each.
+    const wanted = Math.min(n, Math.ceil((base * n * OVERFETCH) / passing));
+    return passing <= wanted * this.config.M * this.exactScanFactor;
   }
 
   close(): void {

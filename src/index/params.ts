@@ -55,7 +55,7 @@ const SPECS: readonly IndexTypeSpec[] = [
       { name: "efConstruction", min: 1, max: 1 << 20, default: 200 },
     ],
     search: [{ name: "ef", min: 1, max: 32768 }],
-    available: false,
+    available: true,
   },
   {
     name: "IVF_FLAT",
@@ -63,7 +63,7 @@ const SPECS: readonly IndexTypeSpec[] = [
     exact: false,
     build: [{ name: "nlist", min: 1, max: 65536, default: 128 }],
     search: [{ name: "nprobe", min: 1, max: 65536, default: 8 }],
-    available: false,
+    available: true,
   },
   {
     name: "IVF_SQ8",
@@ -71,7 +71,7 @@ const SPECS: readonly IndexTypeSpec[] = [
     exact: false,
     build: [{ name: "nlist", min: 1, max: 65536, default: 128 }],
     search: [{ name: "nprobe", min: 1, max: 65536, default: 8 }],
-    available: false,
+    available: true,
   },
 ];
 
@@ -98,6 +98,11 @@ function bad(msg: string): never {
 
 function specOf(name: string): IndexTypeSpec | undefined {
   return SPECS.find((s) => s.name === name);
+}
+
+/** True for types served by a scan (FLAT, BIN_FLAT, SPARSE_INVERTED_INDEX): nothing to build. */
+export function isExactIndexType(resolvedType: string): boolean {
+  return specOf(resolvedType)?.exact ?? false;
 }
 
 /** Index types this build serves, for error messages and docs. */

@@ -63,6 +63,12 @@ export interface VectorIndex {
     params?: SearchParams,
     filter?: Uint8Array,
   ): SearchResult;
+  /**
+   * Whether an exact scan of `passing` rows (those a filter lets through) costs less than this
+   * index's filtered search for top-`k` with `params`: the caller's per-segment plan for selective
+   * filters. Pure arithmetic on the index's shape; never throws for valid numbers.
+   */
+  prefersExactScan(passing: number, k: number, params?: SearchParams): boolean;
   /** Releases the index; later searches throw Closed. Idempotent. */
   close(): void;
 }

@@ -26,6 +26,14 @@ export interface ObjectStore {
   put(key: string, data: Uint8Array): Promise<void>;
 
   /**
+   * Where the object's bytes sit on the local filesystem, for backends that keep objects as files
+   * (so a reader can memory-map them instead of copying). Read-only for callers; the path may be
+   * gone once the object is deleted. Undefined on backends without local files. Does not check
+   * that the object exists. @throws StrataError ParameterInvalid for a bad key.
+   */
+  localPath?(key: string): string | undefined;
+
+  /**
    * The whole object, as a plain Uint8Array that owns exactly its bytes (`byteOffset` 0, `.buffer`
    * not shared), so callers may view `.buffer` as other typed arrays. getRange returns the same kind.
    * @throws StrataError KeyNotFound, ParameterInvalid for a bad key, IoFailed.

@@ -1,9 +1,15 @@
 import { StrataError } from "../common/errors.ts";
 import type { FieldSchema } from "../common/schema.ts";
 import { isVectorType } from "../common/types.ts";
-import type { DataService, IndexDefinition, SegmentInfo } from "../dataservice/types.ts";
+import {
+  type DataService,
+  type IndexBuildsDescription,
+  type IndexDefinition,
+  type SegmentInfo,
+  SegmentState,
+} from "../dataservice/types.ts";
 import type { MetricType } from "../index/metric.ts";
-import { resolveIndexParams } from "../index/params.ts";
+import { isExactIndexType, resolveIndexParams } from "../index/params.ts";
 import type { CollectionInfo, RootCoord } from "../rootcoord/types.ts";
 import type { CreateIndexRequest, IndexInfo } from "./index-types.ts";
 import type { LoadState } from "./read-types.ts";
@@ -62,10 +68,11 @@ function toInfo(
   def: IndexDefinition,
   field: FieldSchema | undefined,
   segments: readonly SegmentInfo[],
+  builds: IndexBuildsDescription,
+  exact: boolean,
 ): IndexInfo {
   const total = rowsOf(segments);
-  // Exact types (FLAT, BIN_FLAT, …) serve every row by a scan: nothing is ever pending.
-  return {
+  const base = {
     indexId: def.indexId,
     indexName: def.indexName,
     fieldName: field?.name ?? "",
@@ -74,12 +81,28 @@ function toInfo(
     resolvedType: def.resolvedType,
     metricType: def.metricType as MetricType,
     params: def.params,
-    state: "Finished",
-    indexedRows: total,
     totalRows: total,
-    pendingRows: 0,
-    failReason: "",
   };
+  // Exact types (FLAT, BIN_FLAT, …) serve every row by a scan: nothing is ever pending.
+  if (exact) return { ...base, state: "Finished", indexedRows: total, pendingRows: 0, failReason: "" };
+  const bySegment = new Map(
+    builds.builds.filter((b) => b.indexId === def.indexId).map((b) => [b.segmentId, b]),
+  );
+  let indexed = 0;
+  let pending = 0;
+  let failReason = "";
+  for (const s of segments) {
+    if (s.state !== SegmentState.FLUSHED) continue; // growing rows are scanned, as in Milvus
+    const b = bySegment.get(s.segmentId);
+    if (b === undefined) {
+      // Just flushed and not recorded yet, or too small to index (scanned, nothing to wait for).
+      if (s.persistedRows >= builds.minRows) pending += s.persistedRows;
+    } else if (b.state === "Finished") indexed += b.rows;
+    else if (b.state === "Failed") failReason ||= `segment ${s.segmentId}: ${b.failReason}`;
+    else pending += b.rows;
+  }
+  const state = failReason !== "" ? "Failed" : pending > 0 ? "InProgress" : "Finished";
+  return { ...base, state, indexedRows: indexed, pendingRows: pending, failReason };
 }
 
 /** The collection's index definitions matching an index or field name (all when none). @throws IndexNotFound */
@@ -109,11 +132,14 @@ async function matching(
 export async function describeIndex(d: IndexDeps, collection: string, name?: string): Promise<IndexInfo[]> {
   const { info, defs } = await matching(d, collection, name);
   const segments = await d.dataservice.listSegments(info.collectionId);
+  const builds = await d.dataservice.describeIndexBuilds(info.collectionId);
   return defs.map((x) =>
     toInfo(
       x,
       info.schema.fields.find((f) => f.fieldId === x.fieldId),
       segments,
+      builds,
+      isExactIndexType(x.resolvedType),
     ),
   );
 }

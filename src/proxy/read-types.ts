@@ -34,6 +34,12 @@ export interface SearchRequest extends ReadOptions {
   readonly offset?: number;
   readonly filter?: string;
   readonly outputFields?: readonly string[];
+  /**
+   * Search-time index parameters such as `ef` (HNSW) or `nprobe` (IVF_FLAT/IVF_SQ8), checked
+   * against the index on the searched field. Keys meant for other index types are ignored, as
+   * Milvus ignores them; with no index, or an exact one, every key is ignored.
+   */
+  readonly params?: Readonly<Record<string, number | string>>;
 }
 
 export interface SearchHit {

@@ -6,6 +6,7 @@ import { subtractMs, type Timestamp } from "../common/timestamp.ts";
 import { DataType, isVectorType } from "../common/types.ts";
 import type { IndexDefinition } from "../dataservice/types.ts";
 import { compileFilter, type ExprPlan } from "../expr/index.ts";
+import { resolveSearchParams } from "../index/params.ts";
 import type { MetricType, NodeScope, QueryNode } from "../querynode/types.ts";
 import { type Distribution, PartitionState, type QueryService } from "../queryservice/types.ts";
 import type { CollectionInfo, RootCoord } from "../rootcoord/types.ts";
@@ -260,6 +261,7 @@ export class ReadPath {
         `metric type not match: the index on ${field.name} uses ${index.metricType}, the search asked for ${req.metricType}`,
       );
     }
+    const searchParams = searchParamsFor(index, req.params, limit + offset);
     const metric =
       req.metricType ?? (index?.metricType as MetricType | undefined) ?? defaultMetric(field.dataType);
     const { queries, nq } = queryVectors(field, req.data);
@@ -279,6 +281,7 @@ export class ReadPath {
           nq,
           topk: limit + offset,
           outputFieldIds: output.map((f) => f.fieldId),
+          ...(Object.keys(searchParams).length === 0 ? {} : { searchParams }),
         }),
       ),
     );
@@ -414,6 +417,30 @@ export function annsFieldOf(info: CollectionInfo, name: string | undefined): Fie
   if (name === undefined && vectors.length > 1)
     bad("the collection has several vector fields: name the one to search (annsField / anns_field)");
   return field;
+}
+
+/**
+ * The search-time parameters a search hands its query nodes: `params` validated against the
+ * index on the searched field (empty with no index, an exact index, or no parameter it takes).
+ * @throws StrataError ParameterInvalid for a value out of its range, not an integer, or an `ef`
+ *   below `topk` (a candidate list shorter than the answer, which Milvus refuses too).
+ */
+export function searchParamsFor(
+  index: Pick<IndexDefinition, "resolvedType"> | undefined,
+  params: SearchRequest["params"],
+  topk: number,
+): Record<string, number> {
+  if (params === undefined) return {};
+  if (params === null || typeof params !== "object" || Array.isArray(params))
+    bad(
+      `search params must be an object of name → value, got ${Array.isArray(params) ? "an array" : JSON.stringify(params)}`,
+    );
+  if (index === undefined) return {};
+  const out = resolveSearchParams(index.resolvedType, params);
+  const ef = out.ef;
+  if (ef !== undefined && ef < topk)
+    bad(`ef (${ef}) must be at least topk (${topk}): raise ef or lower limit + offset`);
+  return out;
 }
 
 function defaultMetric(t: DataType): MetricType {

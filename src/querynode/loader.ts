@@ -92,6 +92,17 @@ async function readField(
   return concatColumns(d, parts);
 }
 
+/** One field's column of a segment, read from its binlogs (an indexed vector field read on demand). */
+export async function readFieldColumn(env: LoadEnv, info: SegmentInfo, d: FieldDesc): Promise<Column> {
+  const logs = info.binlogs.find((f) => f.fieldId === d.fieldId)?.binlogs ?? [];
+  if (logs.length === 0 && info.persistedRows > 0) throw corrupted(info, `no binlog for field ${d.fieldId}`);
+  const col = await readField(env, info, d, logs);
+  if (columnLength(col) !== info.persistedRows) {
+    throw corrupted(info, `field ${d.fieldId} has ${columnLength(col)} rows, expected ${info.persistedRows}`);
+  }
+  return col;
+}
+
 /**
  * Reads a segment's files: the binlogs of `fields` (the system fields 0 and 1 always), every
  * stats log of the primary key and every delta log not in `skipDeltalogs`. Multi-file fields are

@@ -1,18 +1,28 @@
 import type { Column } from "../common/column.ts";
-import { StrataError } from "../common/errors.ts";
-import { type DataService, type SegmentInfo, SegmentState } from "../dataservice/types.ts";
+import { isStrataError, StrataError } from "../common/errors.ts";
+import {
+  type DataService,
+  type SegmentIndexFile,
+  type SegmentInfo,
+  SegmentState,
+} from "../dataservice/types.ts";
 import type { CollectionState } from "./collection.ts";
 import type { FieldDesc } from "./columns.ts";
 import { DmChannel } from "./dm-channel.ts";
-import { type DeltaFile, type LoadEnv, readDeltalogs, readSegmentFiles } from "./loader.ts";
+import { type IndexFileIo, openSegmentIndex } from "./index-files.ts";
+import { type DeltaFile, type LoadEnv, readDeltalogs, readFieldColumn, readSegmentFiles } from "./loader.ts";
 import type { Replica } from "./replica.ts";
-import { SealedSegment, type Segment } from "./segment.ts";
+import { SealedSegment, type Segment, type SegmentVectorIndex } from "./segment.ts";
 import type { LoadSegmentRequest } from "./types.ts";
 
 /** What loading needs besides the replica. */
 export interface LoadIo {
   readonly env: LoadEnv;
-  readonly dataservice: Pick<DataService, "getVChannelInfo" | "getSegmentInfo">;
+  readonly dataservice: Pick<
+    DataService,
+    "getVChannelInfo" | "getSegmentInfo" | "getSegmentIndexes" | "reportIndexFault"
+  >;
+  readonly indexFiles: IndexFileIo;
   readonly retry: <T>(fn: () => Promise<T>, what: string) => Promise<T>;
   /** @throws StrataError Closed once the node is closing. */
   readonly checkOpen: () => void;
@@ -104,7 +114,9 @@ async function prepare(
       `segment ${id} is not flushed (state ${info.state}); only flushed segments can be loaded`,
     );
   }
-  const files = await readSegmentFiles(io.env, info, fields, coll.pkField.fieldId);
+  const indexed = await openIndexes(io, info, fields);
+  const rawFields = fields.filter((f) => !indexed.has(f.fieldId));
+  const files = await readSegmentFiles(io.env, info, rawFields, coll.pkField.fieldId);
   const seg = new SealedSegment(
     { segmentId: id, collectionId: info.collectionId, partitionId: info.partitionId, channel: info.channel },
     coll.pkField.fieldId,
@@ -117,7 +129,59 @@ async function prepare(
     },
   );
   applyDeltas(seg, files.deltas, seg.appliedDeltalogs);
+  seg.rawLoader = rawLoader(io, info, fields);
+  for (const [fieldId, x] of indexed) seg.attachIndex(fieldId, x, false);
   return { seg, epoch };
+}
+
+function rawLoader(io: LoadIo, info: SegmentInfo, fields: readonly FieldDesc[]) {
+  return (fieldId: number): Promise<Column> => {
+    const d = fields.find((f) => f.fieldId === fieldId);
+    if (d === undefined) {
+      return Promise.reject(new StrataError("ParameterInvalid", `field ${fieldId} is not loaded`));
+    }
+    return readFieldColumn(io.env, info, d);
+  };
+}
+
+/**
+ * Opens one built index of a sealed segment. A file that fails its checks is reported to the
+ * dataservice (which builds it again) and undefined is returned: the segment is then served from
+ * its raw vectors by a scan, never from a damaged index.
+ */
+export async function openIndexOrReport(
+  io: LoadIo,
+  f: SegmentIndexFile,
+): Promise<SegmentVectorIndex | undefined> {
+  try {
+    return await openSegmentIndex(io.indexFiles, f);
+  } catch (e) {
+    io.checkOpen();
+    const reason = e instanceof Error ? e.message : String(e);
+    io.env.logger.error(
+      { err: e, segmentId: String(f.segmentId), buildId: String(f.buildId), fileKey: f.fileKey },
+      "segment index unusable; the segment is served by an exact scan",
+    );
+    if (isStrataError(e, "Corrupted")) {
+      await io.dataservice.reportIndexFault(f.buildId, f.fileKey, reason).catch(() => undefined);
+    }
+    return undefined;
+  }
+}
+
+async function openIndexes(
+  io: LoadIo,
+  info: SegmentInfo,
+  fields: readonly FieldDesc[],
+): Promise<Map<number, SegmentVectorIndex>> {
+  const out = new Map<number, SegmentVectorIndex>();
+  const files = await io.retry(() => io.dataservice.getSegmentIndexes([info.segmentId]), "getSegmentIndexes");
+  for (const f of files) {
+    if (f.segmentId !== info.segmentId || !fields.some((d) => d.fieldId === f.fieldId)) continue;
+    const x = await openIndexOrReport(io, f);
+    if (x !== undefined) out.set(f.fieldId, x);
+  }
+  return out;
 }
 
 /**
@@ -135,6 +199,24 @@ export async function loadSealed(
   ids: readonly bigint[],
 ): Promise<void> {
   const prepared: Prepared[] = [];
+  try {
+    await prepareAll(replica, io, req, coll, fields, ids, prepared);
+  } catch (e) {
+    for (const p of prepared) p.seg.dispose();
+    throw e;
+  }
+  for (const { seg } of prepared) replica.addSealed(seg);
+}
+
+async function prepareAll(
+  replica: Replica,
+  io: LoadIo,
+  req: LoadSegmentRequest,
+  coll: CollectionState,
+  fields: readonly FieldDesc[],
+  ids: readonly bigint[],
+  prepared: Prepared[],
+): Promise<void> {
   for (const id of ids) prepared.push(await prepare(replica, io, req, coll, fields, id));
   for (;;) {
     const stale = prepared.filter(
@@ -151,5 +233,4 @@ export async function loadSealed(
     }
   }
   io.checkOpen();
-  for (const { seg } of prepared) replica.addSealed(seg);
 }

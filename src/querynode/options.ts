@@ -13,7 +13,10 @@ export interface QueryNodeDeps {
   readonly nodeId: number;
   readonly mq: MessageQueue;
   readonly objects: ObjectStore;
-  readonly dataservice: Pick<DataService, "getVChannelInfo" | "getSegmentInfo" | "showSegments">;
+  readonly dataservice: Pick<
+    DataService,
+    "getVChannelInfo" | "getSegmentInfo" | "showSegments" | "getSegmentIndexes" | "reportIndexFault"
+  >;
   readonly rootcoord: Pick<RootCoord, "describeCollection">;
   /** Late-bound: when given, `start()` registers the node and serves the query channels it is given. */
   readonly queryservice?: () => Pick<QueryService, "registerNode">;
@@ -40,6 +43,13 @@ export interface QueryNodeOptions {
    * and closed by `close()`. 0 = every scan on the event loop. Default: os.availableParallelism().
    */
   readonly searchWorkers?: number;
+  /**
+   * Directory for index files copied from an object store that has no local files (they are
+   * memory-mapped from there); wiped at start. Undefined: such files are read into memory.
+   */
+  readonly indexCacheDir?: string;
+  /** How often loaded segments look for indexes built since they were loaded. Default 1000 ms. */
+  readonly indexRefreshMs?: number;
 }
 
 export interface ResolvedOptions {
@@ -49,6 +59,7 @@ export interface ResolvedOptions {
   readonly queueCapacity: number;
   readonly deleteBufferPruneMs: number;
   readonly searchWorkers: number;
+  readonly indexRefreshMs: number;
 }
 
 function int(v: number | undefined, dflt: number, what: string, min: number): number {
@@ -68,5 +79,6 @@ export function resolveOptions(o: QueryNodeOptions): ResolvedOptions {
     queueCapacity: int(o.queueCapacity, 4, "queueCapacity", 1),
     deleteBufferPruneMs: int(o.deleteBufferPruneMs, 5000, "deleteBufferPruneMs", 1),
     searchWorkers: int(o.searchWorkers, availableParallelism(), "searchWorkers", 0),
+    indexRefreshMs: int(o.indexRefreshMs, 1000, "indexRefreshMs", 1),
   };
 }

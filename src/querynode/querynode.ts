@@ -1,3 +1,4 @@
+import { rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { StrataError } from "../common/errors.ts";
 import type { Timestamp } from "../common/timestamp.ts";
@@ -12,6 +13,7 @@ import {
 } from "../queryservice/types.ts";
 import type { CollectionState } from "./collection.ts";
 import type { FieldDesc } from "./columns.ts";
+import { IndexRefresher } from "./index-refresh.ts";
 import { SearchRunner } from "./kernel.ts";
 import { type LoadIo, loadSealed, watchChannel } from "./loading.ts";
 import {
@@ -27,6 +29,7 @@ import { Replica } from "./replica.ts";
 import { withRetry } from "./retry.ts";
 import { checkSearch, runSearch, type SegmentSearch } from "./search.ts";
 import type { SegmentSnapshot } from "./segment.ts";
+import { ensureColumns } from "./segment-search.ts";
 import type {
   LoadSegmentRequest,
   NodeQueryRequest,
@@ -62,6 +65,8 @@ class QueryNodeImpl implements QueryNode {
   private readonly io: LoadIo;
   private readonly runner: SearchRunner;
   private readonly segmentSearch: SegmentSearch;
+  private readonly refresher: IndexRefresher;
+  private readonly cacheDir: string | undefined;
   private readonly abort = new AbortController();
   private readonly loading = new Map<bigint, Promise<void>>();
   private readonly loadingPartitions = new Map<bigint, number>();
@@ -101,9 +106,12 @@ class QueryNodeImpl implements QueryNode {
         retryBaseMs: this.opts.retryBaseMs,
       },
       dataservice: deps.dataservice,
+      indexFiles: { objects: deps.objects, cacheDir: options.indexCacheDir },
       retry,
       checkOpen: () => this.checkOpen(),
     };
+    this.cacheDir = options.indexCacheDir;
+    this.refresher = new IndexRefresher(this.replica, this.io, deps.logger);
     this.runner = new SearchRunner(options.searchPool, this.opts.searchWorkers, deps.logger);
     this.segmentSearch = options.segmentSearch ?? this.runner.search;
   }
@@ -116,6 +124,9 @@ class QueryNodeImpl implements QueryNode {
 
   async start(): Promise<void> {
     this.checkOpen();
+    // Copies left by an earlier run are never reused: every load checks and copies afresh.
+    if (this.cacheDir !== undefined) await rm(this.cacheDir, { recursive: true, force: true });
+    this.refresher.start(this.opts.indexRefreshMs);
     const qs = this.deps.queryservice;
     if (qs === undefined) return;
     const params = await qs().registerNode({ nodeId: this.deps.nodeId, address: "" });
@@ -128,6 +139,7 @@ class QueryNodeImpl implements QueryNode {
     if (this.closed) return;
     this.closed = true;
     this.abort.abort();
+    await this.refresher.close();
     const { replica } = this;
     replica.tsafe.failAll(new StrataError("Closed", `query node ${this.deps.nodeId} closed`));
     await Promise.allSettled([...this.queryChannels.values()].map((q) => q.close()));
@@ -137,6 +149,7 @@ class QueryNodeImpl implements QueryNode {
     await this.runner.close();
     this.queryChannels.clear();
     replica.channels.clear();
+    for (const seg of replica.sealed.values()) seg.dispose();
     replica.sealed.clear();
     replica.collections.clear();
   }
@@ -318,11 +331,7 @@ class QueryNodeImpl implements QueryNode {
     };
   }
 
-  segments(): {
-    readonly sealed: readonly bigint[];
-    readonly growing: readonly bigint[];
-    readonly rows: ReadonlyMap<bigint, number>;
-  } {
+  segments(): ReturnType<Replica["segments"]> {
     return this.replica.segments();
   }
 
@@ -339,6 +348,7 @@ class QueryNodeImpl implements QueryNode {
       for (const id of req.outputFieldIds) fieldDesc(c, id);
       if (typeof req.countOnly !== "boolean") throw invalid("countOnly must be a boolean");
     });
+    if (!req.countOnly) await ensureColumns(snaps, req.outputFieldIds);
     return runQuery(coll, snaps, req);
   }
 

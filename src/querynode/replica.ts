@@ -114,6 +114,7 @@ export class Replica implements ChannelHost {
 
   /** Drops the sealed copy and any growing copy of a segment (later inserts into it are ignored). */
   release(segmentId: bigint): void {
+    this.sealed.get(segmentId)?.dispose();
     this.sealed.delete(segmentId);
     for (const ch of this.channels.values()) {
       ch.handedOff.delete(segmentId);
@@ -146,17 +147,35 @@ export class Replica implements ChannelHost {
     return { bytes, sealed };
   }
 
-  segments(): { sealed: bigint[]; growing: bigint[]; rows: Map<bigint, number> } {
+  segments(): {
+    sealed: bigint[];
+    growing: bigint[];
+    rows: Map<bigint, number>;
+    indexes: Map<bigint, { fieldId: number; buildId: bigint; indexType: string }[]>;
+  } {
     const growing: bigint[] = [];
     const rows = new Map<bigint, number>();
-    for (const s of this.sealed.values()) rows.set(s.meta.segmentId, s.rows);
+    const indexes = new Map<bigint, { fieldId: number; buildId: bigint; indexType: string }[]>();
+    for (const s of this.sealed.values()) {
+      rows.set(s.meta.segmentId, s.rows);
+      if (s.indexes.size > 0) {
+        indexes.set(
+          s.meta.segmentId,
+          [...s.indexes].map(([fieldId, x]) => ({
+            fieldId,
+            buildId: x.file.buildId,
+            indexType: x.file.indexType,
+          })),
+        );
+      }
+    }
     for (const ch of this.channels.values()) {
       for (const g of ch.growing.values()) {
         growing.push(g.meta.segmentId);
         rows.set(g.meta.segmentId, g.rows);
       }
     }
-    return { sealed: [...this.sealed.keys()], growing, rows };
+    return { sealed: [...this.sealed.keys()], growing, rows, indexes };
   }
 
   /**

@@ -5,6 +5,7 @@ import { largerIsBetter, MAX_TOPK, mergeTopK, metricsFor } from "../index/index.
 import type { CollectionState } from "./collection.ts";
 import { fieldDesc, gatherFields, selectRows } from "./read.ts";
 import type { SegmentSnapshot } from "./segment.ts";
+import { ensureColumns, searchSegment } from "./segment-search.ts";
 import type { Hits, MetricType, NodeSearchRequest, NodeSearchResult } from "./types.ts";
 
 /** Per-query top-k of one segment: `offsets[q * topk + i]` (−1 pads), scores in the metric's sense. */
@@ -84,28 +85,25 @@ export async function runSearch(
   search: SegmentSearch,
 ): Promise<NodeSearchResult> {
   const { nq, topk, metric } = req;
-  // Segments are scanned concurrently (on the pool's workers when they are large); each bitset is
+  // Segments are searched concurrently (large exact scans on the pool's workers); each bitset is
   // built on this thread first, once per segment.
-  const jobs: { target: number; col: Column; allow: Uint8Array }[] = [];
+  const jobs: { target: number; allow: Uint8Array }[] = [];
   for (let t = 0; t < snaps.length; t++) {
     const snap = snaps[t] as SegmentSnapshot;
     if (snap.rows === 0) continue;
     const allow = selectRows(snap, req.readTs, req.filter);
     if (allow.indexOf(1) < 0) continue;
-    const col = snap.column(req.vectorFieldId);
-    if (col === undefined) {
-      throw new StrataError(
-        "ParameterInvalid",
-        `vector field ${req.vectorFieldId} is not loaded in segment ${snap.segment.meta.segmentId}`,
-      );
-    }
-    jobs.push({ target: t, col, allow });
+    jobs.push({ target: t, allow });
   }
   const parts = await Promise.all(
     jobs.map(async (j) => ({
       target: j.target,
-      res: await search(j.col, metric, req.queries, nq, topk, j.allow),
+      res: await searchSegment(snaps[j.target] as SegmentSnapshot, j.allow, req, search),
     })),
+  );
+  await ensureColumns(
+    parts.map((p) => snaps[p.target] as SegmentSnapshot),
+    req.outputFieldIds,
   );
   const better = largerIsBetter(metric) ? (a: number, b: number) => a > b : (a: number, b: number) => a < b;
   const results: Hits[] = [];

@@ -2,6 +2,8 @@ import { type Column, columnLength } from "../common/column.ts";
 import { StrataError } from "../common/errors.ts";
 import type { Timestamp } from "../common/timestamp.ts";
 import { DataType, ROW_ID_FIELD_ID, TIMESTAMP_FIELD_ID } from "../common/types.ts";
+import type { SegmentIndexFile } from "../dataservice/types.ts";
+import type { VectorIndex } from "../index/index.ts";
 import type { PkStats, PrimaryKey } from "../storage/pkstats.ts";
 import { checkColumn, columnBytes, type FieldDesc, GrowingColumn } from "./columns.ts";
 import { type PkColumn, PkIndex } from "./pk-index.ts";
@@ -121,18 +123,35 @@ export interface SealedData {
   readonly persistedSeq: number;
 }
 
-/** A flushed segment loaded from its binlogs; only its deletes change after the load. */
+/** A built index of one vector field of a sealed segment, with the record it was loaded from. */
+export interface SegmentVectorIndex {
+  readonly file: SegmentIndexFile;
+  readonly index: VectorIndex;
+  /** Called once the index is detached and closed (e.g. deletes a cached copy of its file). */
+  readonly dispose?: () => void;
+}
+
+/**
+ * A flushed segment loaded from its binlogs; its rows never change after the load, only its
+ * deletes. A vector field with a built index may be held as the index alone: its raw column is then
+ * read from the binlogs only when a request needs the vectors themselves (an output field, or an
+ * exact scan chosen for a selective filter), and kept from then on.
+ */
 export class SealedSegment extends Segment {
   readonly rowIds: BigInt64Array;
   readonly timestamps: BigInt64Array;
-  readonly columns: ReadonlyMap<number, Column>;
   readonly stats: readonly PkStats[];
+  /** Indexes by vector field ID. */
+  readonly indexes = new Map<number, SegmentVectorIndex>();
+  /** Reads a field's raw column from storage (set by the loader); undefined = everything is loaded. */
+  rawLoader: ((fieldId: number) => Promise<Column>) | undefined;
+  private readonly cols: Map<number, Column>;
+  private readonly pending = new Map<number, Promise<Column | undefined>>();
   /** Delta logs already applied (by path), so a refresh applies only new ones. */
   readonly appliedDeltalogs = new Set<string>();
   persistedSeq: number;
   private readonly pkCol: PkColumn;
   private readonly max: Timestamp;
-  private readonly dataBytes: number;
   private readonly snap: SegmentSnapshot;
 
   constructor(meta: SegmentMeta, pkFieldId: number, data: SealedData) {
@@ -146,7 +165,8 @@ export class SealedSegment extends Segment {
     super(meta, pkFieldId, index);
     this.rowIds = data.rowIds;
     this.timestamps = data.timestamps;
-    this.columns = data.columns;
+    const columns = new Map(data.columns);
+    this.cols = columns;
     this.stats = data.stats;
     this.persistedSeq = data.persistedSeq;
     this.pkCol = pkCol;
@@ -156,10 +176,6 @@ export class SealedSegment extends Segment {
       if (t > max) max = t;
     }
     this.max = max;
-    let bytes = data.rowIds.byteLength + data.timestamps.byteLength;
-    for (const c of data.columns.values()) bytes += columnBytes(c);
-    this.dataBytes = bytes;
-    const columns = data.columns;
     this.snap = {
       segment: this,
       rows: data.rowIds.length,
@@ -177,12 +193,62 @@ export class SealedSegment extends Segment {
     return this.max;
   }
 
+  get columns(): ReadonlyMap<number, Column> {
+    return this.cols;
+  }
+
   get bytes(): number {
-    return this.dataBytes + this.deleteBytes;
+    let bytes = this.rowIds.byteLength + this.timestamps.byteLength;
+    for (const c of this.cols.values()) bytes += columnBytes(c);
+    for (const x of this.indexes.values()) bytes += x.index.memoryBytes;
+    return bytes + this.deleteBytes;
   }
 
   snapshot(): SegmentSnapshot {
     return this.snap;
+  }
+
+  /** The built index of a vector field, if one is attached. */
+  vectorIndex(fieldId: number): SegmentVectorIndex | undefined {
+    return this.indexes.get(fieldId);
+  }
+
+  /**
+   * Attaches a built index to a field. With `dropRaw`, the field's raw column is let go (requests
+   * already holding it finish with it; later ones read it again on demand).
+   */
+  attachIndex(fieldId: number, x: SegmentVectorIndex, dropRaw: boolean): void {
+    const old = this.indexes.get(fieldId);
+    this.indexes.set(fieldId, x);
+    if (old !== undefined && old !== x) closeIndex(old);
+    if (dropRaw && this.rawLoader !== undefined) this.cols.delete(fieldId);
+  }
+
+  /**
+   * The field's raw column, read from storage first when it is held as an index only. Concurrent
+   * callers share one read. Undefined for a field this segment does not hold at all.
+   */
+  async ensureColumn(fieldId: number): Promise<Column | undefined> {
+    const have = this.cols.get(fieldId);
+    if (have !== undefined || this.rawLoader === undefined || !this.indexes.has(fieldId)) return have;
+    let p = this.pending.get(fieldId);
+    if (p === undefined) {
+      const load = this.rawLoader;
+      p = load(fieldId)
+        .then((c) => {
+          this.cols.set(fieldId, c);
+          return c;
+        })
+        .finally(() => this.pending.delete(fieldId));
+      this.pending.set(fieldId, p);
+    }
+    return p;
+  }
+
+  /** Closes the attached indexes (the segment was released). Idempotent. */
+  dispose(): void {
+    for (const x of this.indexes.values()) closeIndex(x);
+    this.indexes.clear();
   }
 
   mayContain(pk: PrimaryKey): boolean {
@@ -197,6 +263,11 @@ export class SealedSegment extends Segment {
   protected tsView(): BigInt64Array {
     return this.timestamps;
   }
+}
+
+function closeIndex(x: SegmentVectorIndex): void {
+  x.index.close();
+  x.dispose?.();
 }
 
 /** The rows of a segment still being written, appended pack by pack from the DML channel. */

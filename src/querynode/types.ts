@@ -57,6 +57,11 @@ export interface NodeSearchRequest extends NodeScope {
   /** offset + limit of the user request. */
   readonly topk: number;
   readonly outputFieldIds: readonly number[];
+  /**
+   * Search-time index parameters (`ef` for HNSW, `nprobe` for IVF), already validated by the proxy.
+   * Segments searched exactly ignore them.
+   */
+  readonly searchParams?: Readonly<Record<string, number>>;
 }
 
 /** One query's hits on one node, best first, duplicate primary keys already removed. */
@@ -127,6 +132,11 @@ export interface QueryNode {
     readonly growing: readonly bigint[];
     /** Rows held per segment (deleted rows included), when the node reports them. */
     readonly rows?: ReadonlyMap<bigint, number>;
+    /** Built indexes attached to sealed segments (the rest are searched by a scan). */
+    readonly indexes?: ReadonlyMap<
+      bigint,
+      readonly { readonly fieldId: number; readonly buildId: bigint; readonly indexType: string }[]
+    >;
   };
 
   /** Top-k search over the scope. @throws StrataError Timeout (tSafe), ParameterInvalid. */

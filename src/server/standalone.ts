@@ -1,4 +1,5 @@
 import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import type { StrataConfig } from "../common/config.ts";
 import { IdAllocator } from "../common/id-allocator.ts";
 import type { Logger } from "../common/log.ts";
@@ -6,6 +7,7 @@ import { TimestampOracle } from "../common/tso.ts";
 import { createDataNode } from "../datanode/index.ts";
 import type { DataNode } from "../datanode/types.ts";
 import { createDataService, type ManagedDataService } from "../dataservice/index.ts";
+import { createIndexNode, type IndexNode } from "../indexnode/index.ts";
 import { createProxy, type ProxyService } from "../proxy/index.ts";
 import { createQueryNode, type QueryNode } from "../querynode/index.ts";
 import { createQueryService, type ManagedQueryService } from "../queryservice/index.ts";
@@ -18,6 +20,7 @@ export const TSO_KEY = "rootcoord/tso";
 export const ID_ALLOCATOR_KEY = "rootcoord/idalloc";
 const DATA_NODE_ID = 1;
 const QUERY_NODE_ID = 1;
+const INDEX_NODE_ID = 1;
 const PROXY_ID = 1;
 
 export interface Standalone {
@@ -30,6 +33,7 @@ export interface Standalone {
   readonly datanode: DataNode;
   readonly queryservice: ManagedQueryService;
   readonly querynode: QueryNode;
+  readonly indexnode: IndexNode;
   readonly proxy: ProxyService;
   /** Stops everything in reverse order of start. Idempotent. */
   close(): Promise<void>;
@@ -87,12 +91,22 @@ export async function startStandalone(config: StrataConfig, log: Logger): Promis
       },
       { timeTickIntervalMs: config.rootcoord.timeTickIntervalMs },
     );
+    const indexnode = createIndexNode(
+      {
+        nodeId: INDEX_NODE_ID,
+        objects: backends.objects,
+        logger: log.child({ role: "indexnode", nodeId: INDEX_NODE_ID }),
+      },
+      config.indexnode.buildThreads > 0 ? { buildThreads: config.indexnode.buildThreads } : {},
+    );
     const ds = createDataService(
       {
         kv: backends.kv,
         mq: backends.mq,
+        objects: backends.objects,
         rootcoord,
         dataNodes: (id) => nodes.get(id),
+        indexNodes: () => [indexnode],
         logger: log.child({ role: "dataservice", nodeId: 1 }),
       },
       {
@@ -100,6 +114,7 @@ export async function startStandalone(config: StrataConfig, log: Logger): Promis
         assignmentExpirationMs: config.dataservice.assignmentExpirationMs,
         segmentMaxLifetimeMs: config.dataservice.segmentMaxLifetimeMs,
         segmentMaxIdleMs: config.dataservice.segmentMaxIdleMs,
+        indexMinRows: config.dataservice.indexMinRows,
       },
     );
     dataservice = ds;
@@ -128,15 +143,18 @@ export async function startStandalone(config: StrataConfig, log: Logger): Promis
       queryNodes: (id) => queryNodes.get(id),
       logger: log.child({ role: "queryservice", nodeId: 1 }),
     });
-    const querynode = createQueryNode({
-      nodeId: QUERY_NODE_ID,
-      mq: backends.mq,
-      objects: backends.objects,
-      dataservice: ds,
-      rootcoord,
-      queryservice: () => qs,
-      logger: log.child({ role: "querynode", nodeId: QUERY_NODE_ID }),
-    });
+    const querynode = createQueryNode(
+      {
+        nodeId: QUERY_NODE_ID,
+        mq: backends.mq,
+        objects: backends.objects,
+        dataservice: ds,
+        rootcoord,
+        queryservice: () => qs,
+        logger: log.child({ role: "querynode", nodeId: QUERY_NODE_ID }),
+      },
+      { indexCacheDir: join(config.dataDir, "cache", `querynode-${QUERY_NODE_ID}`) },
+    );
     queryNodes.set(QUERY_NODE_ID, querynode);
     const proxy = createProxy(
       {
@@ -154,6 +172,8 @@ export async function startStandalone(config: StrataConfig, log: Logger): Promis
     // dataservice recovers its meta and re-sends channel watches, rootcoord starts ticking and
     // re-announces channels, the data node registers and is given its channels, then the proxy.
     await rootcoord.loadCatalog();
+    await indexnode.start();
+    cleanups.push(() => indexnode.close());
     await ds.start();
     cleanups.push(() => ds.close());
     await rootcoord.start();
@@ -183,6 +203,7 @@ export async function startStandalone(config: StrataConfig, log: Logger): Promis
       datanode,
       queryservice: qs,
       querynode,
+      indexnode,
       proxy,
       close: closeAll,
     };

@@ -106,6 +106,13 @@ export class FakeDataService implements DataService {
   async describeIndexes(): Promise<never[]> {
     return [];
   }
+  async describeIndexBuilds(): Promise<{ builds: never[]; minRows: number }> {
+    return { builds: [], minRows: 1024 };
+  }
+  async getSegmentIndexes(): Promise<never[]> {
+    return [];
+  }
+  async reportIndexFault(): Promise<void> {}
   async dropIndex(): Promise<never> {
     throw new StrataError("Unimplemented", "fake dataservice has no indexes");
   }

@@ -63,6 +63,8 @@ describe("dataservice options", () => {
       timeTickChannel: "datanode_tt",
       statsChannel: "datanode_stats",
       consumerName: "dataservice",
+      indexMinRows: 1024,
+      indexPollMs: 500,
     });
   });
 

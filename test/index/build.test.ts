@@ -129,7 +129,7 @@ describe(`index builds in a worker thread (seed ${SEED})`, () => {
     await assert.rejects(p, (e: unknown) => (e as { code?: string }).code === "Closed");
     const stopMs = performance.now() - t0;
     console.log(`# aborted build stopped in ${stopMs.toFixed(0)} ms`);
-    assert.ok(stopMs < 3000, `the worker took ${stopMs.toFixed(0)} ms to stop`);
+    assert.ok(stopMs < 5000, `the worker took ${stopMs.toFixed(0)} ms to stop`);
     const pre = new AbortController();
     pre.abort();
     await assert.rejects(

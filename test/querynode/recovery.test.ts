@@ -151,6 +151,8 @@ describe("query node recovery paths on a VarChar primary key", () => {
         },
         getSegmentInfo: (id) => (segmentInfoHook ?? ((x: bigint) => ds0.getSegmentInfo(x)))(id),
         showSegments: (r) => ds0.showSegments(r),
+        getSegmentIndexes: (ids) => ds0.getSegmentIndexes(ids),
+        reportIndexFault: (b, k, r) => ds0.reportIndexFault(b, k, r),
       },
     );
     await node.start();

@@ -15,18 +15,8 @@ import type { CollectionInfo } from "../../rootcoord/types.ts";
 import type { FrontDoorHooks } from "../hooks.ts";
 import type { Handlers, MilvusContext } from "./context.ts";
 import { columnsFromWire, decodeSparse, fieldDataToWire, type WireFieldData } from "./fields.ts";
-import {
-  consistency,
-  int64List,
-  jsonParams,
-  kvs,
-  name,
-  num,
-  partitions,
-  str,
-  strs,
-  type WireRequest,
-} from "./wire.ts";
+import { indexSearchParams } from "./search-params.ts";
+import { consistency, int64List, kvs, name, num, partitions, str, strs, type WireRequest } from "./wire.ts";
 
 const COUNT = "count(*)";
 
@@ -248,9 +238,7 @@ export function dataHandlers(ctx: MilvusContext, hooks: FrontDoorHooks): Handler
       for (const k of ["group_by_field", "radius", "range_filter"]) {
         if ((sp.get(k) ?? "") !== "") bad(`${k} is not supported yet`);
       }
-      const params = jsonParams(sp.get("params"), "search params");
-      if (params.radius !== undefined || params.range_filter !== undefined)
-        bad("range search is not supported yet");
+      const params = indexSearchParams(sp);
       const annsName = sp.get("anns_field") ?? "";
       const field = annsFieldOf(info, annsName === "" ? undefined : annsName);
       const limit = positiveInt(sp.get("topk"), "topk", 10);
@@ -273,6 +261,7 @@ export function dataHandlers(ctx: MilvusContext, hooks: FrontDoorHooks): Handler
         ...(metricRaw === "" ? {} : { metricType: metricRaw as NonNullable<SearchRequest["metricType"]> }),
         ...(filter.trim() === "" ? {} : { filter }),
         ...(parts === undefined ? {} : { partitionNames: parts }),
+        ...(Object.keys(params).length === 0 ? {} : { params }),
       });
       return { collection_name: collection, results: searchResults(info, hits, requested, limit) };
     },

@@ -10,6 +10,7 @@ import { consistency, ok, partitionNames, type RestContext, type RouteHandler } 
 import { badFormat, missing, RestError, unsupported } from "./errors.ts";
 import { isPlainObject, type Params } from "./params.ts";
 import { annsField } from "./schema.ts";
+import { restSearchParams } from "./search-params.ts";
 import { COUNT_STAR, float32Out, planOutput, RowsOut, rowsIn } from "./values.ts";
 
 /** Milvus REST's default page size for search and query. */
@@ -209,6 +210,7 @@ async function search({ proxy, p, int64 }: RestContext) {
   const metricIn = searchMetric(p) ?? (await indexMetric(proxy, name, field.name));
   if (metricIn !== undefined && !isMetricType(metricIn))
     throw new StrataError("ParameterInvalid", `metric type ${metricIn} is not supported`);
+  const params = restSearchParams(p);
   const limit = p.int("limit") ?? DEFAULT_LIMIT;
   const offset = p.int("offset") ?? 0;
   checkWindow(limit, offset);
@@ -226,6 +228,7 @@ async function search({ proxy, p, int64 }: RestContext) {
     ...(metricIn === undefined ? {} : { metricType: metricIn }),
     ...(filter ? { filter } : {}),
     ...(partitions === undefined ? {} : { partitionNames: partitions }),
+    ...(Object.keys(params).length === 0 ? {} : { params }),
     consistencyLevel: level ?? info.consistencyLevel ?? "Bounded",
   });
   const out = new RowsOut(info.schema, int64, plan);

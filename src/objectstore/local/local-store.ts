@@ -259,6 +259,11 @@ class LocalObjectStore implements ObjectStore {
     this.logger.debug("closed local object store");
   }
 
+  localPath(key: string): string {
+    validateKey(key);
+    return this.pathOf(key);
+  }
+
   private checkOpen(): void {
     if (this.closed) throw new StrataError("Closed", "local object store is closed");
   }

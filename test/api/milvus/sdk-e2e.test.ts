@@ -336,6 +336,15 @@ describe(`Milvus Node SDK against a spawned strata serve (seed ${SEED})`, () => 
     assert.match(badField.status.reason, /nope/);
     const wrongQueryDim = await client.search({ collection_name: c, data: [1, 2], limit: 1 });
     assert.match(wrongQueryDim.status.reason, /dim/);
+    // A FLAT index takes no search parameters: out-of-range ones are ignored, as Milvus.
+    const flatEf = await client.search({
+      collection_name: c,
+      data: [1, 2, 3, 4],
+      limit: 1,
+      params: { ef: 0 },
+    });
+    ok(flatEf.status, "search FLAT with ef 0");
+    assert.equal(Number((flatEf.results as unknown as { id: string }[])[0]?.id), 1);
     const bigTopk = await client.search({ collection_name: c, data: [1, 2, 3, 4], limit: 20000 });
     assert.match(bigTopk.status.reason, /16384/);
     const badIndex = await client.createIndex({
@@ -428,6 +437,28 @@ describe(`Milvus Node SDK against a spawned strata serve (seed ${SEED})`, () => 
     assert.equal(hits[0]?.size, 7);
     assert.ok(Math.abs((hits[0]?.score ?? 0) - 1) < 1e-5, "COSINE self-similarity is 1");
     for (const h of hits) assert.equal(h.color, "blue");
+    // AUTOINDEX is HNSW: its ef reaches the server by `params` (JSON and flat copy) or by the
+    // older `search_params` JSON text, and is checked there.
+    const q7 = rows[7]?.vector as number[];
+    const efOk = await client.search({ collection_name: c, data: q7, limit: 3, params: { ef: 64 } });
+    ok(efOk.status, "search ef 64");
+    assert.equal(Number((efOk.results as unknown as { id: string }[])[0]?.id), 7);
+    const efZero = await client.search({ collection_name: c, data: q7, limit: 3, params: { ef: 0 } });
+    assert.equal(efZero.status.code, 1100, efZero.status.reason);
+    assert.match(efZero.status.reason, /ef must be an integer/);
+    const efSmall = await client.search({ collection_name: c, data: q7, limit: 3, params: { ef: 2 } });
+    assert.match(efSmall.status.reason, /ef \(2\) must be at least topk \(3\)/);
+    const oldStyle = await client.search({
+      collection_name: c,
+      data: q7,
+      search_params: {
+        anns_field: "vector",
+        topk: 4,
+        metric_type: "COSINE",
+        params: JSON.stringify({ ef: 3 }),
+      },
+    });
+    assert.match(oldStyle.status.reason, /ef \(3\) must be at least topk \(4\)/);
     const cnt = await client.count({ collection_name: c, expr: "size >= 40" });
     assert.equal(Number(cnt.data), 10);
     ok(await client.dropCollection({ collection_name: c }), "drop quick");

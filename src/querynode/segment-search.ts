@@ -1,0 +1,65 @@
+import { isStrataError, StrataError } from "../common/errors.ts";
+import type { SegmentSearch, SegmentTopK } from "./search.ts";
+import { SealedSegment, type SegmentSnapshot } from "./segment.ts";
+import type { NodeSearchRequest } from "./types.ts";
+
+function countPassing(allow: Uint8Array): number {
+  // memchr first: most requests filter nothing out.
+  if (allow.indexOf(0) < 0) return allow.length;
+  let n = 0;
+  for (let i = 0; i < allow.length; i++) n += allow[i] === 0 ? 0 : 1;
+  return n;
+}
+
+/**
+ * The plan for one segment: its built index when it has one for the field and metric (unfiltered,
+ * or with the bitset when the index's filtered search is the cheaper way), else an exact scan of
+ * the rows the bitset lets through: growing and small segments, selective filters (the raw vectors
+ * are read on demand if the segment holds the index only), and segments whose index is unusable.
+ */
+export async function searchSegment(
+  snap: SegmentSnapshot,
+  allow: Uint8Array,
+  req: NodeSearchRequest,
+  exact: SegmentSearch,
+): Promise<SegmentTopK> {
+  const seg = snap.segment;
+  const sealed = seg instanceof SealedSegment ? seg : undefined;
+  const x = sealed?.vectorIndex(req.vectorFieldId);
+  const q = req.queries;
+  if (x !== undefined && x.index.metric === req.metric && x.index.count === snap.rows && !Array.isArray(q)) {
+    const passing = countPassing(allow);
+    const params = req.searchParams ?? {};
+    try {
+      if (passing === snap.rows)
+        return x.index.search(q as Float32Array | Uint8Array, req.nq, req.topk, params);
+      if (!x.index.prefersExactScan(passing, req.topk, params)) {
+        return x.index.search(q as Float32Array | Uint8Array, req.nq, req.topk, params, allow);
+      }
+    } catch (e) {
+      // Released while this request was planned: answer from the raw vectors instead.
+      if (!isStrataError(e, "Closed")) throw e;
+    }
+  }
+  const col = snap.column(req.vectorFieldId) ?? (await sealed?.ensureColumn(req.vectorFieldId));
+  if (col === undefined) {
+    throw new StrataError(
+      "ParameterInvalid",
+      `vector field ${req.vectorFieldId} is not loaded in segment ${seg.meta.segmentId}`,
+    );
+  }
+  return exact(col, req.metric, q, req.nq, req.topk, allow);
+}
+
+/** Reads on demand the raw columns of `fieldIds` that index-only segments do not hold. */
+export async function ensureColumns(
+  snaps: readonly SegmentSnapshot[],
+  fieldIds: readonly number[],
+): Promise<void> {
+  const loads: Promise<unknown>[] = [];
+  for (const s of snaps) {
+    if (!(s.segment instanceof SealedSegment)) continue;
+    for (const id of fieldIds) if (s.column(id) === undefined) loads.push(s.segment.ensureColumn(id));
+  }
+  await Promise.all(loads);
+}
