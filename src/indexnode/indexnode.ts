@@ -1,3 +1,4 @@
+import { mkdir, rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { ERRORS, isStrataError, StrataError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
@@ -23,6 +24,11 @@ export interface IndexNodeOptions {
   readonly slots?: number;
   /** Native threads per build. Default os.availableParallelism(). */
   readonly buildThreads?: number;
+  /**
+   * Scratch directory for builds (HNSW goes through a file); wiped at start, so a build killed
+   * mid-way leaves nothing behind. Default: os.tmpdir() (not wiped).
+   */
+  readonly tmpDir?: string;
 }
 
 interface Entry {
@@ -62,6 +68,7 @@ class IndexNodeImpl implements IndexNode {
   readonly #d: IndexNodeDeps;
   readonly #slots: number;
   readonly #threads: number;
+  readonly #tmpDir: string | undefined;
   readonly #jobs = new Map<bigint, Entry>();
   readonly #queue: bigint[] = [];
   readonly #running = new Set<Promise<void>>();
@@ -77,10 +84,15 @@ class IndexNodeImpl implements IndexNode {
       throw invalid("buildThreads must be an integer in [1, 1024]");
     this.#slots = slots;
     this.#threads = threads;
+    this.#tmpDir = o.tmpDir;
   }
 
   async start(): Promise<void> {
     this.#open();
+    if (this.#tmpDir !== undefined) {
+      await rm(this.#tmpDir, { recursive: true, force: true });
+      await mkdir(this.#tmpDir, { recursive: true });
+    }
   }
 
   async close(): Promise<void> {
@@ -175,7 +187,10 @@ class IndexNodeImpl implements IndexNode {
         dim: job.dim,
         params: job.params,
       };
-      const bytes = await buildIndex({ spec, vectors, threads: this.#threads }, { signal: abort.signal });
+      const bytes = await buildIndex(
+        { spec, vectors, threads: this.#threads },
+        { signal: abort.signal, ...(this.#tmpDir === undefined ? {} : { tmpDir: this.#tmpDir }) },
+      );
       if (abort.signal.aborted) throw new StrataError("Closed", "index build aborted");
       await this.#d.objects.put(job.fileKey, bytes);
       e.fileSize = bytes.byteLength;

@@ -97,7 +97,10 @@ export async function startStandalone(config: StrataConfig, log: Logger): Promis
         objects: backends.objects,
         logger: log.child({ role: "indexnode", nodeId: INDEX_NODE_ID }),
       },
-      config.indexnode.buildThreads > 0 ? { buildThreads: config.indexnode.buildThreads } : {},
+      {
+        tmpDir: join(config.dataDir, "cache", `indexnode-${INDEX_NODE_ID}`),
+        ...(config.indexnode.buildThreads > 0 ? { buildThreads: config.indexnode.buildThreads } : {}),
+      },
     );
     const ds = createDataService(
       {
