@@ -5,7 +5,7 @@ import { Strata } from "../../src/api/embedded.ts";
 import type { MetricType } from "../../src/index/metric.ts";
 import type { SearchResult } from "../../src/index/topk.ts";
 import { rng, tempDir } from "../helpers/env.ts";
-import { exactTopK, floatScorer, recallAtK } from "../index/ann-data.ts";
+import { binaryScorer, clusteredBits, exactTopK, floatScorer, recallAtK } from "../index/ann-data.ts";
 import { gaussians } from "../index/data.ts";
 
 const DIM = 24;
@@ -161,6 +161,38 @@ describe("vector indexes on the full path: build, load, search", () => {
       await db.dropCollection(name);
     });
   }
+
+  it("HNSW on binary vectors (HAMMING) through the full path", async () => {
+    const name = "bits";
+    const BITS = 128;
+    const d = clusteredBits(4000, BITS, 20, 3);
+    await db.createCollection({
+      schema: {
+        name,
+        fields: [
+          { name: "id", dataType: "Int64", isPrimaryKey: true },
+          { name: "bits", dataType: "BinaryVector", dim: BITS },
+        ],
+      },
+    });
+    await db.insert(name, { columns: { id: Array.from({ length: d.n }, (_, i) => i), bits: d.base } });
+    await db.flush(name);
+    await db.createIndex(name, { fieldName: "bits", indexType: "HNSW", metricType: "HAMMING" });
+    await waitFor("binary index build", () => indexFinished(db, name));
+    await db.load(name);
+    assert.ok(indexedSegments(db) > 0);
+    const res = await db.search(name, { data: d.queries, limit: 10, consistencyLevel: "Strong" });
+    const offsets = new Int32Array(d.nq * 10).fill(-1);
+    res.forEach((hits, q) => {
+      for (let i = 0; i < hits.length; i++) offsets[q * 10 + i] = Number(hits[i]?.id);
+    });
+    const want = exactTopK(d.base, BITS, d.queries, d.nq, "HAMMING", 10);
+    const got = { nq: d.nq, topk: 10, offsets, scores: new Float32Array(d.nq * 10) };
+    const recall = recallAtK(got, want, "HAMMING", binaryScorer(d.base, d.queries, BITS, "HAMMING"));
+    assert.ok(recall >= 0.95, `recall@10 ${recall}`);
+    await db.release(name);
+    await db.dropCollection(name);
+  });
 
   it("a segment loaded before its index is built switches to it without a gap", async () => {
     const name = "switch";
