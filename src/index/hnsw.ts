@@ -70,7 +70,7 @@ export interface HnswOpenOptions {
    * only over-fetches from the graph.
    */
   readonly vectors?: IndexQueries;
-  /** Threads for one batched search call; default 1 (the caller parallelises across workers). */
+  /** Threads for one batched search call (at most one per query); default 1. */
   readonly searchThreads?: number;
   /**
    * The exact scan is chosen when passing rows ≤ factor × (candidates the walk would need × M).
@@ -347,7 +347,9 @@ export class HnswIndex implements VectorIndex {
     let pending: number[] = Array.from({ length: nq }, (_, i) => i);
     for (;;) {
       const sub = pending.length === nq ? q : gatherRows(q, pending, this.dim);
-      const res = runNative(native, sub, pending.length, wanted, this.searchThreads);
+      // One query cannot use more than one thread; waking idle ones only costs.
+      const threads = Math.min(this.searchThreads, pending.length);
+      const res = runNative(native, sub, pending.length, wanted, threads);
       const retry: number[] = [];
       for (let i = 0; i < pending.length; i++) {
         const qi = pending[i]!;

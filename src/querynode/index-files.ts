@@ -10,6 +10,8 @@ export interface IndexFileIo {
   readonly objects: ObjectStore;
   /** Local directory for downloaded index files (memory-mapped from there); undefined = in memory. */
   readonly cacheDir: string | undefined;
+  /** Native threads a batched HNSW search may spread its queries over. */
+  readonly searchThreads: number;
 }
 
 /**
@@ -20,19 +22,20 @@ export interface IndexFileIo {
  *   KeyNotFound when the file is gone, IoFailed.
  */
 export async function openSegmentIndex(io: IndexFileIo, file: SegmentIndexFile): Promise<SegmentVectorIndex> {
+  const hnsw = { searchThreads: io.searchThreads };
   const local = io.objects.localPath?.(file.fileKey);
   if (local !== undefined) {
-    return { file, index: await openIndexFile(local, { mode: "view" }) };
+    return { file, index: await openIndexFile(local, { mode: "view", hnsw }) };
   }
   const bytes = await io.objects.get(file.fileKey);
-  if (io.cacheDir === undefined) return { file, index: loadIndexBytes(bytes) };
+  if (io.cacheDir === undefined) return { file, index: loadIndexBytes(bytes, { hnsw }) };
   await mkdir(io.cacheDir, { recursive: true });
   const path = join(io.cacheDir, `${file.buildId}-${file.segmentId}.idx`);
   const tmp = `${path}.${randomBytes(4).toString("hex")}.tmp`;
   await writeFile(tmp, bytes);
   await rename(tmp, path);
   try {
-    const index = await openIndexFile(path, { mode: "view" });
+    const index = await openIndexFile(path, { mode: "view", hnsw });
     return { file, index, dispose: () => void rm(path, { force: true }) };
   } catch (e) {
     await rm(path, { force: true });

@@ -13,6 +13,7 @@ import {
 } from "../queryservice/types.ts";
 import type { CollectionState } from "./collection.ts";
 import type { FieldDesc } from "./columns.ts";
+import { IndexBatcher } from "./index-batcher.ts";
 import { IndexRefresher } from "./index-refresh.ts";
 import { SearchRunner } from "./kernel.ts";
 import { type LoadIo, loadSealed, watchChannel } from "./loading.ts";
@@ -66,6 +67,7 @@ class QueryNodeImpl implements QueryNode {
   private readonly runner: SearchRunner;
   private readonly segmentSearch: SegmentSearch;
   private readonly refresher: IndexRefresher;
+  private readonly batcher = new IndexBatcher();
   private readonly cacheDir: string | undefined;
   private readonly abort = new AbortController();
   private readonly loading = new Map<bigint, Promise<void>>();
@@ -106,7 +108,11 @@ class QueryNodeImpl implements QueryNode {
         retryBaseMs: this.opts.retryBaseMs,
       },
       dataservice: deps.dataservice,
-      indexFiles: { objects: deps.objects, cacheDir: options.indexCacheDir },
+      indexFiles: {
+        objects: deps.objects,
+        cacheDir: options.indexCacheDir,
+        searchThreads: Math.max(1, this.opts.searchWorkers),
+      },
       retry,
       checkOpen: () => this.checkOpen(),
     };
@@ -339,7 +345,12 @@ class QueryNodeImpl implements QueryNode {
 
   async search(req: NodeSearchRequest): Promise<NodeSearchResult> {
     const { coll, snaps } = await this.prepareRead(req, (c) => checkSearch(c, req));
-    return runSearch(coll, snaps, req, this.segmentSearch);
+    this.batcher.begin();
+    try {
+      return await runSearch(coll, snaps, req, this.segmentSearch, this.batcher);
+    } finally {
+      this.batcher.end();
+    }
   }
 
   async query(req: NodeQueryRequest): Promise<NodeQueryResult> {

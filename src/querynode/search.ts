@@ -3,6 +3,7 @@ import { StrataError } from "../common/errors.ts";
 import { DataType } from "../common/types.ts";
 import { largerIsBetter, MAX_TOPK, mergeTopK, metricsFor } from "../index/index.ts";
 import type { CollectionState } from "./collection.ts";
+import type { IndexBatcher } from "./index-batcher.ts";
 import { fieldDesc, gatherFields, selectRows } from "./read.ts";
 import type { SegmentSnapshot } from "./segment.ts";
 import { ensureColumns, searchSegment } from "./segment-search.ts";
@@ -83,14 +84,19 @@ export async function runSearch(
   snaps: readonly SegmentSnapshot[],
   req: NodeSearchRequest,
   search: SegmentSearch,
+  batcher?: IndexBatcher,
 ): Promise<NodeSearchResult> {
   const { nq, topk, metric } = req;
   // Segments are searched concurrently (large exact scans on the pool's workers); each bitset is
   // built on this thread first, once per segment.
-  const jobs: { target: number; allow: Uint8Array }[] = [];
+  const jobs: { target: number; allow: Uint8Array | undefined }[] = [];
   for (let t = 0; t < snaps.length; t++) {
     const snap = snaps[t] as SegmentSnapshot;
     if (snap.rows === 0) continue;
+    if (req.filter === undefined && snap.segment.allVisible(req.readTs)) {
+      jobs.push({ target: t, allow: undefined });
+      continue;
+    }
     const allow = selectRows(snap, req.readTs, req.filter);
     if (allow.indexOf(1) < 0) continue;
     jobs.push({ target: t, allow });
@@ -98,7 +104,7 @@ export async function runSearch(
   const parts = await Promise.all(
     jobs.map(async (j) => ({
       target: j.target,
-      res: await searchSegment(snaps[j.target] as SegmentSnapshot, j.allow, req, search),
+      res: await searchSegment(snaps[j.target] as SegmentSnapshot, j.allow, req, search, batcher),
     })),
   );
   await ensureColumns(

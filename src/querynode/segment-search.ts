@@ -1,4 +1,5 @@
 import { isStrataError, StrataError } from "../common/errors.ts";
+import type { IndexBatcher } from "./index-batcher.ts";
 import type { SegmentSearch, SegmentTopK } from "./search.ts";
 import { SealedSegment, type SegmentSnapshot } from "./segment.ts";
 import type { NodeSearchRequest } from "./types.ts";
@@ -12,29 +13,33 @@ function countPassing(allow: Uint8Array): number {
 }
 
 /**
- * The plan for one segment: its built index when it has one for the field and metric (unfiltered,
- * or with the bitset when the index's filtered search is the cheaper way), else an exact scan of
- * the rows the bitset lets through: growing and small segments, selective filters (the raw vectors
- * are read on demand if the segment holds the index only), and segments whose index is unusable.
+ * The plan for one segment (`allow` undefined: every row may be returned). Its built index when it
+ * has one for the field and metric: unfiltered (batched with concurrent requests), or with the
+ * bitset when the index's filtered search is cheaper than scanning the passing rows. Otherwise an
+ * exact scan of the rows the bitset lets through: growing and small segments, selective filters
+ * (the raw vectors are read on demand if the segment holds the index only), unusable indexes.
  */
 export async function searchSegment(
   snap: SegmentSnapshot,
-  allow: Uint8Array,
+  allow: Uint8Array | undefined,
   req: NodeSearchRequest,
   exact: SegmentSearch,
+  batcher?: IndexBatcher,
 ): Promise<SegmentTopK> {
   const seg = snap.segment;
   const sealed = seg instanceof SealedSegment ? seg : undefined;
   const x = sealed?.vectorIndex(req.vectorFieldId);
   const q = req.queries;
   if (x !== undefined && x.index.metric === req.metric && x.index.count === snap.rows && !Array.isArray(q)) {
-    const passing = countPassing(allow);
+    const qs = q as Float32Array | Uint8Array;
     const params = req.searchParams ?? {};
     try {
-      if (passing === snap.rows)
-        return x.index.search(q as Float32Array | Uint8Array, req.nq, req.topk, params);
-      if (!x.index.prefersExactScan(passing, req.topk, params)) {
-        return x.index.search(q as Float32Array | Uint8Array, req.nq, req.topk, params, allow);
+      if (allow === undefined || countPassing(allow) === snap.rows) {
+        return await (batcher?.search(x.index, qs, req.nq, req.topk, params) ??
+          x.index.search(qs, req.nq, req.topk, params));
+      }
+      if (!x.index.prefersExactScan(countPassing(allow), req.topk, params)) {
+        return x.index.search(qs, req.nq, req.topk, params, allow);
       }
     } catch (e) {
       // Released while this request was planned: answer from the raw vectors instead.
@@ -48,7 +53,7 @@ export async function searchSegment(
       `vector field ${req.vectorFieldId} is not loaded in segment ${seg.meta.segmentId}`,
     );
   }
-  return exact(col, req.metric, q, req.nq, req.topk, allow);
+  return exact(col, req.metric, q, req.nq, req.topk, allow ?? new Uint8Array(snap.rows).fill(1));
 }
 
 /** Reads on demand the raw columns of `fieldIds` that index-only segments do not hold. */

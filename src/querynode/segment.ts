@@ -38,6 +38,8 @@ export abstract class Segment {
   readonly meta: SegmentMeta;
   readonly pkFieldId: number;
   protected readonly deletes = new Map<number, Timestamp>();
+  /** Smallest hiding timestamp in `deletes` (undefined while empty). */
+  private minDelete: Timestamp | undefined;
   protected readonly index: PkIndex;
   private readonly hits: number[] = [];
 
@@ -79,6 +81,7 @@ export abstract class Segment {
       if (cur === undefined || ts < cur) {
         if (cur === undefined) n++;
         this.deletes.set(r, ts);
+        if (this.minDelete === undefined || ts < this.minDelete) this.minDelete = ts;
       }
     }
     return n;
@@ -87,6 +90,14 @@ export abstract class Segment {
   /** Applies every key of one delete record. */
   applyDeletes(pks: BigInt64Array | readonly string[], ts: Timestamp): void {
     for (let i = 0; i < pks.length; i++) this.applyDelete(pks[i] as PrimaryKey, ts);
+  }
+
+  /**
+   * True when every row of every snapshot is visible at `readTs` (nothing newer, no delete in
+   * effect), so a request can skip building a bitset.
+   */
+  allVisible(readTs: Timestamp): boolean {
+    return this.maxTs <= readTs && (this.minDelete === undefined || this.minDelete > readTs);
   }
 
   /**
