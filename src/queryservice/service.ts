@@ -775,19 +775,24 @@ export class QueryServiceImpl implements ManagedQueryService {
   }
 
   /**
-   * Asks every node that holds work for one of its collections' partitions (none: the cheapest
-   * answer there is). A closed node throws Closed and is dropped like on any other call.
+   * Asks every node about one collection's partitions (none: the cheapest answer there is): one
+   * it holds work for, else any loaded one. A closed node throws Closed and is dropped like on any other call.
    */
   async #probe(): Promise<void> {
     const asks: { nodeId: number; dbId: bigint; collectionId: bigint }[] = [];
+    const any = this.#collections.values().next().value;
     for (const n of this.#nodes.values()) {
       const id = n.info.nodeId;
+      // A node with no work is asked about any loaded collection: an idle node that died must
+      // not stay registered (and be chosen for the next placement) just because nobody called it.
+      let ask = any;
       for (const c of this.#collections.values()) {
         if (this.#holders(c).includes(id)) {
-          asks.push({ nodeId: id, dbId: c.dbId, collectionId: c.collectionId });
+          ask = c;
           break;
         }
       }
+      if (ask !== undefined) asks.push({ nodeId: id, dbId: ask.dbId, collectionId: ask.collectionId });
     }
     await Promise.all(asks.map((a) => this.#askPartitions(a.nodeId, a.dbId, a.collectionId, [])));
   }

@@ -94,6 +94,13 @@ describe("queryservice: random interleavings settle into a consistent placement"
         await qs.loadPartitions({ dbId: 0n, collectionId: info.collectionId, partitionIds: final });
         await qs.waitLoaded(info.collectionId, 20_000);
         await sleep(300);
+        // A closed node is noticed at the next call to it or the next liveness pass: give a loaded
+        // machine a few seconds to settle before looking at the placement.
+        let registered = new Set((await qs.describeNodes()).map((n) => n.nodeId));
+        for (let i = 0; i < 50 && registered.size !== live.size; i++) {
+          await sleep(100);
+          registered = new Set((await qs.describeNodes()).map((n) => n.nodeId));
+        }
         await qs.waitLoaded(info.collectionId, 20_000);
         const d = await qs.getDistribution(info.collectionId);
         assert.deepEqual(d.partitionIds, final);
@@ -108,7 +115,6 @@ describe("queryservice: random interleavings settle into a consistent placement"
           d.channels.map((c) => c.channel),
           [...info.channels].sort(),
         );
-        const registered = new Set((await qs.describeNodes()).map((n) => n.nodeId));
         assert.deepEqual(registered, live, "exactly the live nodes are registered");
         for (const id of live) {
           const n = w.nodes.get(id) as RecordingNode;
