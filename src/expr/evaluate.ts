@@ -738,7 +738,14 @@ function cmpNumConst(op: CmpOp, d: ArrayLike<number>, c: number, out: Uint8Array
   }
 }
 
+const I64_MIN = -(1n << 63n);
+const I64_MAX = (1n << 63n) - 1n;
+
 function cmpBigConst(op: CmpOp, d: BigInt64Array, c: bigint, out: Uint8Array): void {
+  if (c >= I64_MIN && c <= I64_MAX) {
+    cmpInt64Words(op, d, c, out);
+    return;
+  }
   const n = out.length;
   switch (op) {
     case "==":
@@ -758,6 +765,49 @@ function cmpBigConst(op: CmpOp, d: BigInt64Array, c: bigint, out: Uint8Array): v
       break;
     case ">=":
       for (let i = 0; i < n; i++) out[i] = d[i]! >= c ? 1 : 0;
+      break;
+  }
+}
+
+/**
+ * Int64 against a constant in range, as (signed high word, unsigned low word) pairs: the same order
+ * as the bigint comparison without reading one bigint per row (several times faster in V8).
+ */
+function cmpInt64Words(op: CmpOp, d: BigInt64Array, c: bigint, out: Uint8Array): void {
+  const n = out.length;
+  const w = new Int32Array(d.buffer, d.byteOffset, n * 2);
+  const chi = Number(BigInt.asIntN(32, c >> 32n));
+  const clo = Number(BigInt.asUintN(32, c));
+  switch (op) {
+    case "==":
+      for (let i = 0; i < n; i++) out[i] = w[2 * i + 1] === chi && w[2 * i]! >>> 0 === clo ? 1 : 0;
+      break;
+    case "!=":
+      for (let i = 0; i < n; i++) out[i] = w[2 * i + 1] === chi && w[2 * i]! >>> 0 === clo ? 0 : 1;
+      break;
+    case "<":
+      for (let i = 0; i < n; i++) {
+        const hi = w[2 * i + 1]!;
+        out[i] = hi < chi || (hi === chi && w[2 * i]! >>> 0 < clo) ? 1 : 0;
+      }
+      break;
+    case "<=":
+      for (let i = 0; i < n; i++) {
+        const hi = w[2 * i + 1]!;
+        out[i] = hi < chi || (hi === chi && w[2 * i]! >>> 0 <= clo) ? 1 : 0;
+      }
+      break;
+    case ">":
+      for (let i = 0; i < n; i++) {
+        const hi = w[2 * i + 1]!;
+        out[i] = hi > chi || (hi === chi && w[2 * i]! >>> 0 > clo) ? 1 : 0;
+      }
+      break;
+    case ">=":
+      for (let i = 0; i < n; i++) {
+        const hi = w[2 * i + 1]!;
+        out[i] = hi > chi || (hi === chi && w[2 * i]! >>> 0 >= clo) ? 1 : 0;
+      }
       break;
   }
 }

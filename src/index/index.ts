@@ -29,6 +29,7 @@ export type { QueryVectors } from "./queries.ts";
 export { type PreparedSegment, prepareSegment } from "./segment.ts";
 export type { SearchResult } from "./topk.ts";
 export {
+  countPassing,
   type IndexQueries,
   type IndexSpec,
   isVectorIndexType,

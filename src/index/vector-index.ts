@@ -138,11 +138,28 @@ export function checkSearchArgs(
   return topk;
 }
 
-/** Rows the filter lets through. */
+/** Rows the filter lets through (non-zero bytes), four bytes per step. */
 export function countPassing(filter: Uint8Array): number {
-  let n = 0;
-  for (let i = 0; i < filter.length; i++) if (filter[i] !== 0) n++;
-  return n;
+  const n = filter.length;
+  let total = 0;
+  let i = 0;
+  if (filter.byteOffset % 4 === 0) {
+    const words = n >>> 2;
+    const w = new Uint32Array(filter.buffer, filter.byteOffset, words);
+    for (let j = 0; j < words; j++) {
+      let y = w[j]!;
+      if (y === 0) continue;
+      // Fold each byte onto its lowest bit (shifts of 4, 2, 1 stay inside the byte for bit 0),
+      // then add the four bits with one multiply.
+      y |= y >>> 4;
+      y |= y >>> 2;
+      y |= y >>> 1;
+      total += Math.imul(y & 0x01010101, 0x01010101) >>> 24;
+    }
+    i = words * 4;
+  }
+  for (; i < n; i++) if (filter[i] !== 0) total++;
+  return total;
 }
 
 const SAMPLE = 4096;

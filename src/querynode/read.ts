@@ -48,15 +48,18 @@ export function fieldDesc(c: CollectionState, fieldId: number): FieldDesc {
 
 /**
  * The rows of one segment a request may see at `readTs`: written at or before it, not deleted at
- * it, and matching the filter (evaluated once over the segment's columns). One byte per row.
+ * it, and matching the filter (evaluated once over the segment's columns). One byte per row,
+ * non-zero = selected; read-only (it may be the filter's own result).
  */
 export function selectRows(
   snap: SegmentSnapshot,
   readTs: Timestamp,
   filter: ExprPlan | undefined,
 ): Uint8Array {
-  const bits = snap.segment.visible(snap, readTs);
-  if (filter === undefined || snap.rows === 0) return bits;
+  const everything = snap.segment.allVisible(readTs);
+  if (filter === undefined || snap.rows === 0) {
+    return everything ? new Uint8Array(snap.rows).fill(1) : snap.segment.visible(snap, readTs);
+  }
   const columns = new Map<number, Column>();
   for (const fieldId of fieldsOf(filter)) {
     const c = snap.column(fieldId);
@@ -68,6 +71,9 @@ export function selectRows(
     columns.set(fieldId, c);
   }
   const f = evaluate(filter, columns, snap.rows);
+  // Callers only read the result, so the filter's own bitset serves when every row is visible.
+  if (everything) return f;
+  const bits = snap.segment.visible(snap, readTs);
   for (let i = 0; i < bits.length; i++) bits[i] = (bits[i] as number) & (f[i] as number);
   return bits;
 }

@@ -1,16 +1,9 @@
 import { isStrataError, StrataError } from "../common/errors.ts";
+import { countPassing } from "../index/index.ts";
 import type { IndexBatcher } from "./index-batcher.ts";
 import type { SegmentSearch, SegmentTopK } from "./search.ts";
 import { SealedSegment, type SegmentSnapshot } from "./segment.ts";
 import type { NodeSearchRequest } from "./types.ts";
-
-function countPassing(allow: Uint8Array): number {
-  // memchr first: most requests filter nothing out.
-  if (allow.indexOf(0) < 0) return allow.length;
-  let n = 0;
-  for (let i = 0; i < allow.length; i++) n += allow[i] === 0 ? 0 : 1;
-  return n;
-}
 
 /**
  * The plan for one segment (`allow` undefined: every row may be returned). Its built index when it
@@ -34,11 +27,12 @@ export async function searchSegment(
     const qs = q as Float32Array | Uint8Array;
     const params = req.searchParams ?? {};
     try {
-      if (allow === undefined || countPassing(allow) === snap.rows) {
+      const passing = allow === undefined ? snap.rows : countPassing(allow);
+      if (passing === snap.rows) {
         return await (batcher?.search(x.index, qs, req.nq, req.topk, params) ??
           x.index.search(qs, req.nq, req.topk, params));
       }
-      if (!x.index.prefersExactScan(countPassing(allow), req.topk, params)) {
+      if (allow !== undefined && !x.index.prefersExactScan(passing, req.topk, params)) {
         return x.index.search(qs, req.nq, req.topk, params, allow);
       }
     } catch (e) {

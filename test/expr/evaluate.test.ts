@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Column } from "../../src/common/column.ts";
 import { isStrataError } from "../../src/common/errors.ts";
+import { validateSchema } from "../../src/common/schema.ts";
 import { DataType } from "../../src/common/types.ts";
 import { compileFilter, evaluate, fieldsOf, type PlanOptions } from "../../src/expr/index.ts";
 import { columns, fieldId, N, schema } from "./table.ts";
@@ -433,5 +434,56 @@ describe("evaluate contract", () => {
       rows * (30 / 50),
     );
     assert.ok(ms < 1500, `took ${ms} ms`);
+  });
+});
+
+describe("Int64 comparisons against constants at the word boundaries", () => {
+  const edges = [
+    -(1n << 63n),
+    -(1n << 63n) + 1n,
+    -(1n << 32n) - 1n,
+    -(1n << 32n),
+    -(1n << 31n) - 1n,
+    -(1n << 31n),
+    -2n,
+    -1n,
+    0n,
+    1n,
+    (1n << 31n) - 1n,
+    1n << 31n,
+    (1n << 32n) - 1n,
+    1n << 32n,
+    (1n << 32n) + 1n,
+    (1n << 63n) - 2n,
+    (1n << 63n) - 1n,
+  ];
+  const data = BigInt64Array.from(edges);
+  const cmp = {
+    "==": (a: bigint, b: bigint) => a === b,
+    "!=": (a: bigint, b: bigint) => a !== b,
+    "<": (a: bigint, b: bigint) => a < b,
+    "<=": (a: bigint, b: bigint) => a <= b,
+    ">": (a: bigint, b: bigint) => a > b,
+    ">=": (a: bigint, b: bigint) => a >= b,
+  } as const;
+  it("every operator agrees with bigint order for every pair", () => {
+    const s = validateSchema({
+      name: "t",
+      fields: [
+        { name: "id", dataType: "Int64", isPrimaryKey: true },
+        { name: "v", dataType: "FloatVector", dim: 2 },
+        { name: "x", dataType: "Int64" },
+      ],
+    });
+    const xid = s.fields.find((f) => f.name === "x")?.fieldId ?? -1;
+    const cs = new Map<number, Column>([[xid, { type: DataType.Int64, data }]]);
+    for (const c of edges) {
+      for (const [op, f] of Object.entries(cmp)) {
+        const plan = compileFilter(`x ${op} ${c}`, s);
+        const bits = evaluate(plan, cs, data.length);
+        const want = edges.map((v) => (f(v, c) ? 1 : 0));
+        assert.deepEqual(Array.from(bits), want, `x ${op} ${c}`);
+      }
+    }
   });
 });

@@ -6,7 +6,7 @@ import { rng } from "../helpers/env.ts";
 
 describe("native exact search (usearch)", () => {
   const dim = 24;
-  const n = 3000;
+  const n = NATIVE_MAX_EXCLUDED * 2 + 1000;
   const r = rng(8);
   const data = new Float32Array(n * dim).map(() => r() * 2 - 1);
   const vectors = { type: DataType.FloatVector, dim, data } as const;
@@ -17,7 +17,10 @@ describe("native exact search (usearch)", () => {
         const queries = new Float32Array(nq * dim).map(() => r() * 2 - 1);
         const allow = new Uint8Array(n).fill(1);
         for (let i = 0; i < 200; i++) allow[Math.floor(r() * n)] = 0;
-        for (const bitset of [undefined, allow]) {
+        // Few rows pass: the gathered path (passing rows copied together).
+        const few = new Uint8Array(n);
+        for (let i = 0; i < 300; i++) few[Math.floor(r() * n)] = 1;
+        for (const bitset of [undefined, allow, few]) {
           const want = searchExact({
             vectors,
             queries,
@@ -43,7 +46,7 @@ describe("native exact search (usearch)", () => {
     });
   }
 
-  it("declines what it cannot do exactly: shared or offset buffers, other metrics, too many excluded rows", () => {
+  it("declines what it cannot do exactly and cheaply: shared or offset buffers, other metrics, more than half but not nearly all rows passing", () => {
     const q = new Float32Array(dim);
     const sab = new Float32Array(new SharedArrayBuffer(data.byteLength));
     sab.set(data);
@@ -56,13 +59,16 @@ describe("native exact search (usearch)", () => {
       undefined,
     );
     assert.equal(nativeSearch(vectors, q, 1, "HAMMING", 5, undefined), undefined);
-    const bigN = NATIVE_MAX_EXCLUDED + 100;
+    // More than NATIVE_MAX_EXCLUDED rows out but more than half in: neither path is exact and cheap.
+    const bigN = NATIVE_MAX_EXCLUDED * 4;
     const big = { type: DataType.FloatVector, dim: 2, data: new Float32Array(bigN * 2) } as const;
-    const mostlyOut = new Uint8Array(bigN);
-    mostlyOut.fill(1, 0, 99);
-    assert.equal(nativeSearch(big, new Float32Array(2), 1, "L2", 5, mostlyOut), undefined);
-    mostlyOut.fill(1, 0, 100);
-    assert.ok(nativeSearch(big, new Float32Array(2), 1, "L2", 5, mostlyOut) !== undefined);
+    const mixed = new Uint8Array(bigN);
+    mixed.fill(1, 0, bigN - NATIVE_MAX_EXCLUDED - 1);
+    assert.equal(nativeSearch(big, new Float32Array(2), 1, "L2", 5, mixed), undefined);
+    mixed.fill(1, 0, bigN - NATIVE_MAX_EXCLUDED);
+    assert.ok(nativeSearch(big, new Float32Array(2), 1, "L2", 5, mixed) !== undefined);
+    const half = new Uint8Array(bigN).fill(1, 0, bigN / 2);
+    assert.ok(nativeSearch(big, new Float32Array(2), 1, "L2", 5, half) !== undefined);
     const none = new Uint8Array(n);
     const empty = nativeSearch(vectors, q, 1, "L2", 5, none);
     assert.ok(empty === undefined || [...empty.offsets].every((o) => o === -1));
