@@ -70,7 +70,10 @@ export interface HnswOpenOptions {
    * only over-fetches from the graph.
    */
   readonly vectors?: IndexQueries;
-  /** Threads for one batched search call (at most one per query); default 1. */
+  /**
+   * Threads for one batched search call (at most one per query); default 1. An index built in this
+   * process uses at most its build threads (usearch reserved that many search contexts).
+   */
   readonly searchThreads?: number;
   /**
    * The exact scan is chosen when passing rows ≤ factor × (candidates the walk would need × M).
@@ -249,7 +252,11 @@ export class HnswIndex implements VectorIndex {
         native.add(keys, data, threads);
       }
     }
-    return new HnswIndex(spec, cfg, native, n, opts, undefined);
+    // usearch keeps one search context per thread it reserved for, and a built index reserved
+    // `threads` (a loaded or viewed one, one per hardware thread): more concurrent searchers fail
+    // with "Reserve capacity ahead of searches".
+    const searchThreads = Math.min(opts.searchThreads ?? 1, threads);
+    return new HnswIndex(spec, cfg, native, n, { ...opts, searchThreads }, undefined);
   }
 
   /**

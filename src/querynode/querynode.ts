@@ -111,7 +111,8 @@ class QueryNodeImpl implements QueryNode {
       indexFiles: {
         objects: deps.objects,
         cacheDir: options.indexCacheDir,
-        searchThreads: Math.max(1, this.opts.searchWorkers),
+        // usearch reserves one search context per hardware thread for a mapped index.
+        searchThreads: Math.max(1, Math.min(this.opts.searchWorkers, availableParallelism())),
       },
       retry,
       checkOpen: () => this.checkOpen(),

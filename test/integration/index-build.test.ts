@@ -142,6 +142,21 @@ describe("vector indexes on the full path: build, load, search", () => {
         const frecall = recallAtK(fgot, fwant, metric, floatScorer(base, queries, DIM, metric), filter);
         assert.ok(frecall >= 0.95, `${pct} % filter: recall@10 ${frecall}`);
       }
+      // Concurrent searches (batched into multi-threaded native calls) answer as sequential ones.
+      const one = (i: number) =>
+        db.search(name, {
+          data: queries.slice(i * DIM, (i + 1) * DIM),
+          limit: 10,
+          consistencyLevel: "Strong",
+        });
+      const seq: string[] = [];
+      for (let i = 0; i < NQ; i++) seq.push(JSON.stringify((await one(i))[0]?.map((h) => String(h.id))));
+      const par = await Promise.all(Array.from({ length: NQ }, (_, i) => one(i)));
+      assert.deepEqual(
+        par.map((r) => JSON.stringify(r[0]?.map((h) => String(h.id)))),
+        seq,
+        "concurrent searches give the sequential answers",
+      );
       // The raw vectors are read on demand for output fields of an index-only segment.
       const [hits] = await db.search(name, {
         data: queries.slice(0, DIM),

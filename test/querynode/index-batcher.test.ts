@@ -7,6 +7,7 @@ import { clustered } from "../index/ann-data.ts";
 describe("IndexBatcher", () => {
   const d = clustered(3000, 16, 40, 9, 50);
   const index = HnswIndex.build({ type: "HNSW", metric: "L2", dim: 16, params: {} }, d.base, {
+    threads: 2,
     searchThreads: 2,
   });
   const q = (i: number) => d.queries.slice(i * 16, (i + 1) * 16);
