@@ -1,6 +1,8 @@
 // The Milvus SDK path: `strata serve` in its own process driven by the official Node SDK (insert
 // rows/s in batches of 1,000; search QPS and latency at concurrency 1 and 16), then the embedded
 // API on the same data dir in this process, for the SDK/embedded QPS ratio. Prints one JSON line.
+// BENCH_INDEX picks the index: FLAT (default: exact search, the front door's overhead against real
+// work) or a built type (AUTOINDEX = HNSW, HNSW, IVF_FLAT), waited for until every segment is built.
 import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +18,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const DIM = 128;
 const K = 10;
 const BATCH = 1000;
+const INDEX = process.env.BENCH_INDEX ?? "FLAT";
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -51,6 +54,7 @@ const result: Record<string, unknown> = {
   dataset: `clustered ${N}x${DIM} seed 42`,
   cores: availableParallelism(),
   rounds: ROUNDS,
+  index: INDEX,
 };
 try {
   const server = await spawnStrata(dir);
@@ -78,9 +82,18 @@ try {
   await client.createIndex({
     collection_name: "c",
     field_name: "v",
-    index_type: "AUTOINDEX",
+    index_type: INDEX,
     metric_type: "L2",
   });
+  const tb = performance.now();
+  for (;;) {
+    const d = await client.describeIndex({ collection_name: "c" });
+    const x = d.index_descriptions[0];
+    if (x?.state === "Failed") throw new Error(`index build failed: ${x.index_state_fail_reason}`);
+    if (x?.state === "Finished" && Number(x.pending_index_rows ?? 0) === 0) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  result.indexBuildSecs = Math.round((performance.now() - tb) / 100) / 10;
   await client.loadCollectionSync({ collection_name: "c" });
   result.sdkInsertRowsPerSec = Math.round(N / insertSecs);
   result.sdkInsertFlushedRowsPerSec = Math.round(N / flushedSecs);
