@@ -2,6 +2,7 @@ import { StrataError } from "../common/errors.ts";
 import { encodeJsonBytes } from "../common/json.ts";
 import type { Logger } from "../common/log.ts";
 import { type DeleteMsg, type InsertMsg, MsgType } from "../common/msg/index.ts";
+import { runLimited, withRetry } from "../common/retry.ts";
 import { type CollectionSchema, type FieldSchema, primaryField } from "../common/schema.ts";
 import { physicalOf, type Timestamp } from "../common/timestamp.ts";
 import { DataType } from "../common/types.ts";
@@ -22,7 +23,6 @@ import {
 } from "../flowgraph/index.ts";
 import { PkStats, type PrimaryKey } from "../storage/pkstats.ts";
 import type { DataNodeDeps, ResolvedOptions } from "./options.ts";
-import { runLimited, withRetry } from "./retry.ts";
 import { DeleteBuffer, InsertBuffer } from "./segment-buffer.ts";
 import { writeSegmentFiles } from "./sync.ts";
 

@@ -1,5 +1,6 @@
 import type { Column } from "../common/column.ts";
 import type { Logger } from "../common/log.ts";
+import { runLimited, withRetry } from "../common/retry.ts";
 import type { CollectionSchema, FieldSchema } from "../common/schema.ts";
 import { DataType } from "../common/types.ts";
 import type { Binlog, FieldBinlogs } from "../dataservice/types.ts";
@@ -8,7 +9,6 @@ import type { RootCoord } from "../rootcoord/types.ts";
 import { encodeBinlog, encodeDeltalog } from "../storage/index.ts";
 import { deltaLogPath, insertLogPath, statsLogPath } from "../storage/paths.ts";
 import { PkStats } from "../storage/pkstats.ts";
-import { runLimited, withRetry } from "./retry.ts";
 import type { DeleteBuffer, InsertBuffer } from "./segment-buffer.ts";
 
 export interface SegmentFilesInput {

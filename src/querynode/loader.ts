@@ -2,6 +2,7 @@ import type { Column } from "../common/column.ts";
 import { columnLength } from "../common/column.ts";
 import { StrataError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
+import { runLimited, withRetry } from "../common/retry.ts";
 import type { CollectionSchema } from "../common/schema.ts";
 import { DataType, ROW_ID_FIELD_ID, TIMESTAMP_FIELD_ID } from "../common/types.ts";
 import type { Binlog, SegmentInfo } from "../dataservice/types.ts";
@@ -9,7 +10,6 @@ import type { ObjectStore } from "../objectstore/types.ts";
 import { decodeBinlog, decodeDeltalog } from "../storage/index.ts";
 import { PkStats } from "../storage/pkstats.ts";
 import { checkColumn, concatColumns, type FieldDesc } from "./columns.ts";
-import { runLimited, withRetry } from "./retry.ts";
 
 export interface LoadEnv {
   readonly objects: ObjectStore;

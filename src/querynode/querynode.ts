@@ -1,6 +1,7 @@
 import { rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { StrataError } from "../common/errors.ts";
+import { withRetry } from "../common/retry.ts";
 import type { Timestamp } from "../common/timestamp.ts";
 import { SegmentState } from "../dataservice/types.ts";
 import {
@@ -27,7 +28,6 @@ import { runQuery } from "./query.ts";
 import { QueryChannelServer } from "./query-channel.ts";
 import { checkScope, fieldDesc } from "./read.ts";
 import { Replica } from "./replica.ts";
-import { withRetry } from "./retry.ts";
 import { checkSearch, runSearch, type SegmentSearch } from "./search.ts";
 import type { SegmentSnapshot } from "./segment.ts";
 import { ensureColumns } from "./segment-search.ts";

@@ -1,5 +1,5 @@
-import { StrataError } from "../common/errors.ts";
-import type { Logger } from "../common/log.ts";
+import { StrataError } from "./errors.ts";
+import type { Logger } from "./log.ts";
 
 export interface RetryOptions {
   readonly attempts: number;
@@ -33,7 +33,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * Runs `fn` until it succeeds, retrying only StrataErrors marked retriable, with exponential
- * backoff. Stops early (StrataError Closed) once `signal` is aborted.
+ * backoff from `baseMs`, at most `attempts` times. Stops early (StrataError Closed) once `signal`
+ * is aborted.
  */
 export async function withRetry<T>(fn: () => Promise<T>, o: RetryOptions): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -49,15 +50,19 @@ export async function withRetry<T>(fn: () => Promise<T>, o: RetryOptions): Promi
   }
 }
 
-/** Runs `tasks` with at most `limit` in flight; rejects with the first failure after all settled. */
-export async function runLimited(tasks: readonly (() => Promise<void>)[], limit: number): Promise<void> {
+/**
+ * Runs `tasks` with at most `limit` in flight; resolves with their results in order, or rejects
+ * with the first failure once the tasks already started have settled (no new ones start).
+ */
+export async function runLimited<T>(tasks: readonly (() => Promise<T>)[], limit: number): Promise<T[]> {
+  const out: T[] = new Array(tasks.length);
   let next = 0;
   let failure: { error: unknown } | undefined;
   const worker = async (): Promise<void> => {
     while (next < tasks.length && failure === undefined) {
-      const task = tasks[next++] as () => Promise<void>;
+      const i = next++;
       try {
-        await task();
+        out[i] = await (tasks[i] as () => Promise<T>)();
       } catch (e) {
         failure ??= { error: e };
       }
@@ -65,4 +70,5 @@ export async function runLimited(tasks: readonly (() => Promise<void>)[], limit:
   };
   await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
   if (failure !== undefined) throw failure.error;
+  return out;
 }
