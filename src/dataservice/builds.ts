@@ -308,8 +308,9 @@ export class IndexBuilds {
         await this.#save({ ...b, state: "Failed", failReason: "segment or field no longer exists" });
         continue;
       }
-      // Attempts before this one may have left a file (a crash after the write): not served, so delete.
-      await this.#deleteFiles(`${INDEX_FILES}${b.buildId}/`);
+      // Attempts before this one may have left a file (a crash after the write): not served, so
+      // delete. A build never handed out has none, and listing costs a request on S3.
+      if (b.version > 0) await this.#deleteFiles(`${INDEX_FILES}${b.buildId}/`);
       await this.#save({ ...b, state: "InProgress", version: job.version, nodeId: best.nodeId });
       try {
         await best.createJob(job);

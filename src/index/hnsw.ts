@@ -344,8 +344,8 @@ export class HnswIndex implements VectorIndex {
     const f = passing === n ? undefined : filter;
     let wanted = base;
     if (f !== undefined) {
-      wanted = Math.min(n, Math.ceil((base * n * OVERFETCH) / passing));
-      if (this.vectors !== undefined && passing <= wanted * this.config.M * this.exactScanFactor) {
+      wanted = this.overfetch(base, passing);
+      if (this.vectors !== undefined && this.scanBeatsWalk(passing, wanted)) {
         return this.exactScan(queries, nq, topk, f);
       }
     }
@@ -375,9 +375,16 @@ export class HnswIndex implements VectorIndex {
     const n = this.count;
     if (passing <= 0 || passing >= n) return passing <= 0;
     const ef = typeof params.ef === "number" && params.ef > 0 ? params.ef : DEFAULT_EF;
-    const base = Math.min(n, Math.max(ef, k));
-    // The walk touches about `wanted` nodes and scores up to M neighbours of each.
-    const wanted = Math.min(n, Math.ceil((base * n * OVERFETCH) / passing));
+    return this.scanBeatsWalk(passing, this.overfetch(Math.min(n, Math.max(ef, k)), passing));
+  }
+
+  /** Candidates a filtered walk asks for so that about `base` of them pass. */
+  private overfetch(base: number, passing: number): number {
+    return Math.min(this.count, Math.ceil((base * this.count * OVERFETCH) / passing));
+  }
+
+  /** The walk touches about `wanted` nodes and scores up to M neighbours of each. */
+  private scanBeatsWalk(passing: number, wanted: number): boolean {
     return passing <= wanted * this.config.M * this.exactScanFactor;
   }
 

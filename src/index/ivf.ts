@@ -195,8 +195,7 @@ export class IvfIndex implements VectorIndex {
     const n = this.count;
     if (passing <= 0 || passing >= n) return passing <= 0;
     const p = this.live();
-    const raw = params.nprobe;
-    const nprobe = Math.min(p.nlist, typeof raw === "number" && raw > 0 ? raw : DEFAULT_NPROBE);
+    const nprobe = Math.min(p.nlist, intParam(params, "nprobe", 1, 65536, DEFAULT_NPROBE, this.type));
     // A filtered search scores about as many passing rows as an unfiltered one scans (R) and checks
     // R/s rows against the filter; scoring only the passing rows is cheaper once they are fewer.
     return passing <= (n * nprobe) / p.nlist;

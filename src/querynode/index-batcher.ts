@@ -44,9 +44,8 @@ function slice(r: SearchResult, from: number, nq: number): SearchResult {
  * one turn of the event loop go together at its check phase.
  */
 export class IndexBatcher {
-  readonly #pending = new Map<string, Batch>();
-  readonly #ids = new WeakMap<VectorIndex, number>();
-  #nextId = 0;
+  /** Per index, per (k, parameters): the requests waiting for the next flush. */
+  readonly #pending = new Map<VectorIndex, Map<string, Batch>>();
   #inFlight = 0;
   #scheduled = false;
 
@@ -73,16 +72,16 @@ export class IndexBatcher {
         return Promise.reject(e);
       }
     }
-    let id = this.#ids.get(index);
-    if (id === undefined) {
-      id = this.#nextId++;
-      this.#ids.set(index, id);
+    let byKey = this.#pending.get(index);
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.#pending.set(index, byKey);
     }
-    const key = `${id}|${k}|${JSON.stringify(params)}`;
-    let b = this.#pending.get(key);
+    const key = `${k}|${JSON.stringify(params)}`;
+    let b = byKey.get(key);
     if (b === undefined) {
       b = { index, k, params, parts: [] };
-      this.#pending.set(key, b);
+      byKey.set(key, b);
     }
     const batch = b;
     const p = new Promise<SearchResult>((resolve, reject) =>
@@ -97,7 +96,7 @@ export class IndexBatcher {
 
   #flush(): void {
     this.#scheduled = false;
-    const batches = [...this.#pending.values()];
+    const batches = [...this.#pending.values()].flatMap((m) => [...m.values()]);
     this.#pending.clear();
     for (const b of batches) {
       if (b.parts.length === 1) {

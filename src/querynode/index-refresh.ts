@@ -2,6 +2,7 @@ import type { Logger } from "../common/log.ts";
 import { isVectorType } from "../common/types.ts";
 import { type LoadIo, openIndexOrReport } from "./loading.ts";
 import type { Replica } from "./replica.ts";
+import { closeIndex } from "./segment.ts";
 
 /**
  * Switches loaded sealed segments to indexes built after they were loaded (a segment flushed
@@ -62,8 +63,7 @@ export class IndexRefresher {
       if (x === undefined) continue;
       // Released while the file was opened: nothing to switch.
       if (this.#replica.sealed.get(f.segmentId) !== seg) {
-        x.index.close();
-        x.dispose?.();
+        closeIndex(x);
         continue;
       }
       seg.attachIndex(f.fieldId, x, true);

@@ -1,7 +1,7 @@
 import type { Column } from "../common/column.ts";
 import type { Logger } from "../common/log.ts";
 import { DataType } from "../common/types.ts";
-import { nativeSearch, SearchPool, searchExact } from "../index/index.ts";
+import { countPassing, nativeSearch, SearchPool, searchExact } from "../index/index.ts";
 import type { SegmentSearch } from "./search.ts";
 
 /** Scans at least this big (allowed rows × row cost × nq) start the node's own worker pool. */
@@ -16,12 +16,6 @@ function rowCost(c: Column): number {
     default:
       return "dim" in c ? c.dim : 1;
   }
-}
-
-function countAllowed(allow: Uint8Array): number {
-  let n = 0;
-  for (let i = 0; i < allow.length; i++) n += allow[i] === 0 ? 0 : 1;
-  return n;
 }
 
 /**
@@ -74,7 +68,7 @@ export class SearchRunner {
     if (this.shared !== undefined) return this.shared;
     if (this.own !== undefined || this.workers === 0 || this.starting !== undefined || this.closed)
       return this.own;
-    if (countAllowed(allow) * rowCost(column) * nq < POOL_START_WORK) return undefined;
+    if (countPassing(allow) * rowCost(column) * nq < POOL_START_WORK) return undefined;
     this.starting = SearchPool.start({ size: this.workers, logger: this.log })
       .then(async (p) => {
         if (this.closed) await p.close();

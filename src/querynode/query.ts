@@ -1,5 +1,6 @@
 import { StrataError } from "../common/errors.ts";
 import { DataType } from "../common/types.ts";
+import { countPassing } from "../index/index.ts";
 import type { CollectionState } from "./collection.ts";
 import { gatherFields, gatherPks, selectRows } from "./read.ts";
 import type { SegmentSnapshot } from "./segment.ts";
@@ -17,7 +18,7 @@ interface Matches {
 function collect(c: CollectionState, snaps: readonly SegmentSnapshot[], req: NodeQueryRequest): Matches {
   const bitsets = snaps.map((s) => selectRows(s, req.readTs, req.filter));
   let total = 0;
-  for (const b of bitsets) for (let i = 0; i < b.length; i++) total += b[i] as number;
+  for (const b of bitsets) total += countPassing(b);
   const target = new Uint32Array(total);
   const row = new Uint32Array(total);
   const isInt = c.pkType === DataType.Int64;

@@ -276,7 +276,8 @@ export class SealedSegment extends Segment {
   }
 }
 
-function closeIndex(x: SegmentVectorIndex): void {
+/** Closes a detached index and releases what it holds (a cached copy of its file). */
+export function closeIndex(x: SegmentVectorIndex): void {
   x.index.close();
   x.dispose?.();
 }
