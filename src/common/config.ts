@@ -80,6 +80,19 @@ export interface StrataConfig {
     /** ... or when its oldest buffered row is older than this (ms). */
     syncPeriodMs: number;
   };
+  /** Cluster mode (`strata run <roles>`): how a process joins the others. */
+  cluster: {
+    /** Address the internal RPC server binds and other processes dial. */
+    host: string;
+    /** Internal RPC port (0: a free one; the session records the one bound). */
+    port: number;
+    /** A role whose session key is not renewed for this long is dead: its work moves. */
+    sessionTtlSeconds: number;
+    /** How long a starting role waits for the coordinators it needs to join. */
+    joinTimeoutMs: number;
+    /** Fixed node ID for this process's roles (0: a new one from the cluster's counter). */
+    nodeId: number;
+  };
 }
 
 export function defaultConfig(): StrataConfig {
@@ -118,6 +131,7 @@ export function defaultConfig(): StrataConfig {
     },
     indexnode: { buildThreads: 0 },
     datanode: { insertBufBytes: 16 * 1024 * 1024, syncPeriodMs: 600_000 },
+    cluster: { host: "127.0.0.1", port: 0, sessionTtlSeconds: 10, joinTimeoutMs: 60_000, nodeId: 0 },
   };
 }
 
@@ -251,6 +265,13 @@ function validate(c: StrataConfig): void {
   };
   port("server.port", c.server.port);
   port("server.metricsPort", c.server.metricsPort);
+  port("cluster.port", c.cluster.port);
+  if (!Number.isInteger(c.cluster.sessionTtlSeconds) || c.cluster.sessionTtlSeconds < 1)
+    fail(`cluster.sessionTtlSeconds must be a positive integer, got ${c.cluster.sessionTtlSeconds}`);
+  if (!Number.isSafeInteger(c.cluster.nodeId) || c.cluster.nodeId < 0)
+    fail(`cluster.nodeId must be a non-negative integer, got ${c.cluster.nodeId}`);
+  if (!(c.cluster.joinTimeoutMs > 0))
+    fail(`cluster.joinTimeoutMs must be positive, got ${c.cluster.joinTimeoutMs}`);
   if (c.tso.saveIntervalMs < 50) fail("tso.saveIntervalMs must be at least 50");
   if (!Number.isInteger(c.idAllocator.windowSize) || c.idAllocator.windowSize < 1) {
     fail("idAllocator.windowSize must be a positive integer");

@@ -7,12 +7,17 @@ import { createRestHandler } from "../api/rest/index.ts";
 import type { StrataConfig } from "../common/config.ts";
 import type { Logger } from "../common/log.ts";
 import type { Timestamp } from "../common/timestamp.ts";
-import { SegmentState } from "../dataservice/index.ts";
+import { type ManagedDataService, SegmentState } from "../dataservice/index.ts";
+import type { MetaKv } from "../kv/types.ts";
+import type { ProxyService } from "../proxy/index.ts";
+import type { QueryNode } from "../querynode/types.ts";
+import type { ManagedQueryService } from "../queryservice/index.ts";
 import { NodeState } from "../queryservice/types.ts";
+import type { RootCoord } from "../rootcoord/types.ts";
 import { type Listener, startListener } from "./listener.ts";
 import { StrataMetrics } from "./metrics.ts";
 import { type OpsServer, type ServerPhase, startOpsServer } from "./ops.ts";
-import { type Standalone, startStandalone } from "./standalone.ts";
+import { QUERY_NODE_ID, type Standalone, startStandalone } from "./standalone.ts";
 
 export interface ServeOptions {
   /** Reported to clients (Connect, metrics); default: the version in package.json. */
@@ -64,8 +69,25 @@ const STATE_NAMES: Readonly<Record<number, string>> = {
   [SegmentState.DROPPED]: "dropped",
 };
 
+/** The roles the ops endpoint and the front door read, local or remote. */
+export interface RolesView {
+  readonly rootcoord: RootCoord;
+  readonly dataservice: ManagedDataService;
+  readonly queryservice: ManagedQueryService;
+  readonly queryNodes: (nodeId: number) => QueryNode | undefined;
+}
+
+function standaloneView(node: Standalone): RolesView {
+  return {
+    rootcoord: node.rootcoord,
+    dataservice: node.dataservice,
+    queryservice: node.queryservice,
+    queryNodes: (id) => (id === QUERY_NODE_ID ? node.querynode : undefined),
+  };
+}
+
 /** Segments per state over every collection and partition, from the dataservice's seed calls. */
-async function segmentStates(node: Standalone): Promise<ReadonlyMap<string, number>> {
+async function segmentStates(node: RolesView): Promise<ReadonlyMap<string, number>> {
   const counts = new Map<string, number>();
   for (const name of await node.rootcoord.showCollections()) {
     let info: Awaited<ReturnType<typeof node.rootcoord.describeCollection>>;
@@ -82,8 +104,8 @@ async function segmentStates(node: Standalone): Promise<ReadonlyMap<string, numb
   return counts;
 }
 
-/** tSafe of every DML channel of every loaded collection (standalone: one query node serves all). */
-async function channelTSafe(node: Standalone): Promise<ReadonlyMap<string, Timestamp>> {
+/** tSafe of every DML channel of every loaded collection, from the node that follows it. */
+async function channelTSafe(node: RolesView): Promise<ReadonlyMap<string, Timestamp>> {
   const out = new Map<string, Timestamp>();
   const svc = await node.queryservice.describeService();
   for (const db of svc.dbDescriptions.values()) {
@@ -94,14 +116,17 @@ async function channelTSafe(node: Standalone): Promise<ReadonlyMap<string, Times
       } catch {
         continue; // released meanwhile
       }
-      for (const { channel } of dist.channels) out.set(channel, node.querynode.tSafe(channel));
+      for (const { channel, nodeId } of dist.channels) {
+        const qn = node.queryNodes(nodeId);
+        if (qn !== undefined) out.set(channel, qn.tSafe(channel));
+      }
     }
   }
   return out;
 }
 
 /** What makes `/healthz` fail while serving: roles that are not up. */
-async function problems(node: Standalone): Promise<string[]> {
+export async function problems(node: RolesView): Promise<string[]> {
   const found: string[] = [];
   const [dataNodes, query] = await Promise.allSettled([
     node.dataservice.describeNodes(),
@@ -121,7 +146,7 @@ async function problems(node: Standalone): Promise<string[]> {
   return found;
 }
 
-async function untilHealthy(node: Standalone, timeoutMs: number, log: Logger): Promise<void> {
+export async function untilHealthy(node: RolesView, timeoutMs: number, log: Logger): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const found = await problems(node);
@@ -132,6 +157,62 @@ async function untilHealthy(node: Standalone, timeoutMs: number, log: Logger): P
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** Prometheus metrics whose cluster-wide gauges read the roles through `view` (once started). */
+export function viewMetrics(view: () => RolesView | undefined, version: string, log: Logger): StrataMetrics {
+  return new StrataMetrics({
+    logger: log.child({ component: "metrics" }),
+    version,
+    sources: {
+      segmentStates: async () => {
+        const v = view();
+        return v === undefined ? new Map() : segmentStates(v);
+      },
+      channelTSafe: async () => {
+        const v = view();
+        return v === undefined ? new Map() : channelTSafe(v);
+      },
+    },
+  });
+}
+
+/**
+ * The Milvus front door over a proxy: authentication (users in the meta store), the Milvus gRPC
+ * service and the REST API behind one listener on `config.server.port`.
+ */
+export async function startFrontDoor(
+  config: StrataConfig,
+  log: Logger,
+  d: {
+    readonly proxy: ProxyService;
+    readonly kv: MetaKv;
+    readonly metrics: StrataMetrics;
+    readonly version: string;
+  },
+): Promise<{ auth: AuthService; listener: Listener }> {
+  const auth = await AuthService.open({
+    kv: d.kv,
+    enabled: config.auth.enabled,
+    rootPassword: config.auth.rootPassword,
+    logger: log.child({ component: "auth" }),
+  });
+  const hooks = d.metrics.hooks();
+  const frontLog = log.child({ component: "frontdoor" });
+  const grpc = new GrpcServer(MILVUS_GRPC_SERVER_OPTIONS);
+  const version = d.version;
+  addMilvusService(grpc, { proxy: d.proxy, logger: frontLog, auth, hooks, version });
+  const http = createHttpServer(
+    createRestHandler({ proxy: d.proxy, logger: frontLog, auth, hooks, version }),
+  );
+  const listener = await startListener({
+    host: config.server.host,
+    port: config.server.port,
+    grpc,
+    http,
+    logger: frontLog,
+  });
+  return { auth, listener };
 }
 
 /**
@@ -149,14 +230,8 @@ export async function startServer(
   const closeGraceMs = opts.closeGraceMs ?? 5000;
   let phase: ServerPhase = "starting";
   let node: Standalone | undefined;
-  const metrics = new StrataMetrics({
-    logger: log.child({ component: "metrics" }),
-    version,
-    sources: {
-      segmentStates: async () => (node === undefined ? new Map() : segmentStates(node)),
-      channelTSafe: async () => (node === undefined ? new Map() : channelTSafe(node)),
-    },
-  });
+  let view: RolesView | undefined;
+  const metrics = viewMetrics(() => view, version, log);
   let ops: OpsServer | undefined;
   let listener: Listener | undefined;
   const stopAll = async () => {
@@ -183,36 +258,25 @@ export async function startServer(
       port: config.server.metricsPort,
       status: {
         phase: () => phase,
-        problems: async () => (node === undefined ? ["roles are not started"] : problems(node)),
+        problems: async () => (view === undefined ? ["roles are not started"] : problems(view)),
       },
       metrics,
       logger: log.child({ component: "ops" }),
     });
     node = await startStandalone(config, log);
     const started = node;
-    const auth = await AuthService.open({
+    view = standaloneView(started);
+    const door = await startFrontDoor(config, log, {
+      proxy: started.proxy,
       kv: started.backends.kv,
-      enabled: config.auth.enabled,
-      rootPassword: config.auth.rootPassword,
-      logger: log.child({ component: "auth" }),
+      metrics,
+      version,
     });
-    const hooks = metrics.hooks();
-    const frontLog = log.child({ component: "frontdoor" });
-    const grpc = new GrpcServer(MILVUS_GRPC_SERVER_OPTIONS);
-    addMilvusService(grpc, { proxy: started.proxy, logger: frontLog, auth, hooks, version });
-    const http = createHttpServer(
-      createRestHandler({ proxy: started.proxy, logger: frontLog, auth, hooks, version }),
-    );
-    listener = await startListener({
-      host: config.server.host,
-      port: config.server.port,
-      grpc,
-      http,
-      logger: frontLog,
-    });
-    await untilHealthy(started, opts.readyTimeoutMs ?? 30_000, log);
+    const auth = door.auth;
+    listener = door.listener;
+    await untilHealthy(view, opts.readyTimeoutMs ?? 30_000, log);
     phase = "serving";
-    const front = listener;
+    const front = door.listener;
     const opsServer = ops;
     log.info(
       { port: front.port, metricsPort: opsServer.port, version, auth: auth.enabled },

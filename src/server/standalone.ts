@@ -1,5 +1,4 @@
 import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
 import type { StrataConfig } from "../common/config.ts";
 import { IdAllocator } from "../common/id-allocator.ts";
 import type { Logger } from "../common/log.ts";
@@ -14,12 +13,14 @@ import { createQueryService, type ManagedQueryService } from "../queryservice/in
 import { createRootCoord } from "../rootcoord/index.ts";
 import type { RootCoord } from "../rootcoord/types.ts";
 import { type Backends, openBackends } from "./backends.ts";
+import { dataNodeOptions, dataServiceOptions, indexNodeOptions, queryNodeOptions } from "./role-options.ts";
 
 /** Meta-store keys of the cluster-wide services (under the configured root path). */
 export const TSO_KEY = "rootcoord/tso";
 export const ID_ALLOCATOR_KEY = "rootcoord/idalloc";
 const DATA_NODE_ID = 1;
-const QUERY_NODE_ID = 1;
+/** The standalone query node's ID (every standalone role has ID 1). */
+export const QUERY_NODE_ID = 1;
 const INDEX_NODE_ID = 1;
 const PROXY_ID = 1;
 
@@ -97,10 +98,7 @@ export async function startStandalone(config: StrataConfig, log: Logger): Promis
         objects: backends.objects,
         logger: log.child({ role: "indexnode", nodeId: INDEX_NODE_ID }),
       },
-      {
-        tmpDir: join(config.dataDir, "cache", `indexnode-${INDEX_NODE_ID}`),
-        ...(config.indexnode.buildThreads > 0 ? { buildThreads: config.indexnode.buildThreads } : {}),
-      },
+      indexNodeOptions(config, INDEX_NODE_ID),
     );
     const ds = createDataService(
       {
@@ -112,13 +110,7 @@ export async function startStandalone(config: StrataConfig, log: Logger): Promis
         indexNodes: () => [indexnode],
         logger: log.child({ role: "dataservice", nodeId: 1 }),
       },
-      {
-        segmentMaxBytes: config.dataservice.segmentMaxBytes,
-        assignmentExpirationMs: config.dataservice.assignmentExpirationMs,
-        segmentMaxLifetimeMs: config.dataservice.segmentMaxLifetimeMs,
-        segmentMaxIdleMs: config.dataservice.segmentMaxIdleMs,
-        indexMinRows: config.dataservice.indexMinRows,
-      },
+      dataServiceOptions(config),
     );
     dataservice = ds;
     const datanode = createDataNode(
@@ -130,11 +122,7 @@ export async function startStandalone(config: StrataConfig, log: Logger): Promis
         rootcoord,
         logger: log.child({ role: "datanode", nodeId: DATA_NODE_ID }),
       },
-      {
-        insertBufBytes: config.datanode.insertBufBytes,
-        syncPeriodMs: config.datanode.syncPeriodMs,
-        ddChannel: await rootcoord.getDdChannel(),
-      },
+      dataNodeOptions(config, await rootcoord.getDdChannel()),
     );
     nodes.set(DATA_NODE_ID, datanode);
     const queryNodes = new Map<number, QueryNode>();
@@ -156,7 +144,7 @@ export async function startStandalone(config: StrataConfig, log: Logger): Promis
         queryservice: () => qs,
         logger: log.child({ role: "querynode", nodeId: QUERY_NODE_ID }),
       },
-      { indexCacheDir: join(config.dataDir, "cache", `querynode-${QUERY_NODE_ID}`) },
+      queryNodeOptions(config, QUERY_NODE_ID),
     );
     queryNodes.set(QUERY_NODE_ID, querynode);
     const proxy = createProxy(
