@@ -12,6 +12,8 @@ export interface OpsStatus {
    * while serving, on every `/healthz`.
    */
   problems(): Promise<readonly string[]>;
+  /** What `GET /status` shows (this process's roles and what they hold); 404 without it. */
+  describe?(): Promise<unknown>;
 }
 
 /** What `/metrics` serves (`StrataMetrics` fits). */
@@ -40,6 +42,17 @@ export interface OpsServer {
 
 const JSON_TYPE = "application/json";
 
+/** Bigints as decimal strings, maps as objects: what a JSON reader of `/status` can take. */
+function plainJson(v: unknown): unknown {
+  if (typeof v === "bigint") return v.toString();
+  if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [String(k), plainJson(x)]));
+  if (Array.isArray(v)) return v.map(plainJson);
+  if (ArrayBuffer.isView(v)) return `<${v.byteLength} bytes>`;
+  if (typeof v === "object" && v !== null)
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plainJson(x)]));
+  return v;
+}
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": JSON_TYPE, "cache-control": "no-store" });
@@ -53,7 +66,8 @@ function send(res: ServerResponse, status: number, body: unknown): void {
  *   stopping (load balancers stop sending traffic);
  * - `GET /healthz` (and Milvus' `/api/v1/health`): 200 `{"status":"ok"}` while serving with no
  *   problem, else 503 with the reasons;
- * - `GET /metrics`: Prometheus text.
+ * - `GET /metrics`: Prometheus text;
+ * - `GET /status`: JSON description of the process's roles, when the server provides one.
  */
 export async function startOpsServer(opts: OpsServerOptions): Promise<OpsServer> {
   const log = opts.logger;
@@ -111,6 +125,15 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<OpsServer>
         const text = await opts.metrics.render();
         res.writeHead(200, { "content-type": opts.metrics.contentType, "cache-control": "no-store" });
         res.end(text);
+        return;
+      }
+      case "/status": {
+        const describe = opts.status.describe;
+        if (describe === undefined) {
+          send(res, 404, { error: "no status description on this server" });
+          return;
+        }
+        send(res, 200, plainJson(await describe.call(opts.status)));
         return;
       }
       default:

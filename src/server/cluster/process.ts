@@ -39,6 +39,8 @@ export interface ClusterProcess {
   readonly dataservice: ManagedDataService;
   readonly queryservice: ManagedQueryService;
   readonly queryNodes: (nodeId: number) => QueryNode | undefined;
+  /** This process's roles and what they hold, for `GET /status`. */
+  describe(): Promise<Record<string, unknown>>;
   /** Settles when a session of this process was lost: the process must exit (its work moved). */
   readonly lost: Promise<string>;
   /** Stops the roles (reverse start order), ends the sessions, closes RPC and backends. Idempotent. */
@@ -310,6 +312,18 @@ export async function startClusterProcess(
       queryservice: qs(),
       queryNodes: (id) => (id === nodeId && localQuery !== undefined ? localQuery : peers.queryNode(id)),
       lost,
+      describe: async () => {
+        const out: Record<string, unknown> = { roles, nodeId, address: rpc.address };
+        if (localQuery !== undefined)
+          out.querynode = { segments: localQuery.segments(), resourceCost: localQuery.resourceCost() };
+        if (localData !== undefined) out.datanode = { nodeId };
+        if (queryservice !== undefined) out.queryservice = { nodes: await queryservice.describeNodes() };
+        if (dataservice !== undefined) out.dataservice = { nodes: await dataservice.describeNodes() };
+        out.sessions = Object.fromEntries(
+          CLUSTER_ROLES.map((r) => [r, peers.sessions(r).map((x) => x.nodeId)]),
+        );
+        return out;
+      },
       close: () => {
         closing ??= closeAll();
         return closing;

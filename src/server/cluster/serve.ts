@@ -68,6 +68,7 @@ export async function startClusterServer(
           if (proc === undefined) return ["roles are not started"];
           return proc.proxy === undefined || view === undefined ? [] : problems(view);
         },
+        describe: async () => (proc === undefined ? { phase } : { phase, ...(await proc.describe()) }),
       },
       metrics,
       logger: log.child({ component: "ops" }),
