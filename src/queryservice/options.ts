@@ -23,6 +23,15 @@ export interface QueryServiceOptions {
   readonly statsChannel?: string;
   /** Prefix of the request/result channel names made by `createQueryChannel`. Default "query". */
   readonly queryChannelPrefix?: string;
+  /** How often sealed rows per node are checked for a rebalance. Default 2000 ms. */
+  readonly rebalanceIntervalMs?: number;
+  /** Segments moved per rebalance round (0 turns rebalancing off). Default 8. */
+  readonly rebalanceMaxMoves?: number;
+  /**
+   * How long a moved segment's old copy stays loaded after reads switched to the new one, so
+   * reads routed before the switch still find it. Default 5000 ms.
+   */
+  readonly rebalanceReleaseDelayMs?: number;
 }
 
 export type ResolvedOptions = Required<QueryServiceOptions>;
@@ -35,6 +44,9 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   timeTickChannel: "querynode_tt",
   statsChannel: "querynode_stats",
   queryChannelPrefix: "query",
+  rebalanceIntervalMs: 2000,
+  rebalanceMaxMoves: 8,
+  rebalanceReleaseDelayMs: 5000,
 };
 
 function positiveInt(name: string, v: number): void {
@@ -72,6 +84,9 @@ export function resolveOptions(o: QueryServiceOptions): ResolvedOptions {
   nonNegativeInt("resolveGraceMs", r.resolveGraceMs);
   positiveInt("probeIntervalMs", r.probeIntervalMs);
   positiveInt("maxRetryDelayMs", r.maxRetryDelayMs);
+  positiveInt("rebalanceIntervalMs", r.rebalanceIntervalMs);
+  nonNegativeInt("rebalanceMaxMoves", r.rebalanceMaxMoves);
+  nonNegativeInt("rebalanceReleaseDelayMs", r.rebalanceReleaseDelayMs);
   channelName("timeTickChannel", r.timeTickChannel);
   channelName("statsChannel", r.statsChannel);
   channelName("queryChannelPrefix", r.queryChannelPrefix, 150);

@@ -27,6 +27,7 @@ import { type ListingResult, listPartition } from "./listing.ts";
 import { type NodeEntry, NodeRegistry } from "./nodes.ts";
 import { type QueryServiceOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { assignOrphans } from "./placement.ts";
+import { type Move, planMoves } from "./rebalance.ts";
 import {
   COLLECTION_PREFIX,
   collectionKey,
@@ -106,6 +107,8 @@ export class QueryServiceImpl implements ManagedQueryService {
   #passRunning = false;
   #passAgain = false;
   #lastProbe = 0;
+  #lastRebalance = 0;
+  #rebalancing = false;
   #token = 0;
 
   constructor(deps: QueryServiceDeps, options: QueryServiceOptions = {}) {
@@ -761,6 +764,19 @@ export class QueryServiceImpl implements ManagedQueryService {
       this.#lastProbe = now;
       this.#spawn(this.#probe());
     }
+    if (
+      !this.#rebalancing &&
+      this.#o.rebalanceMaxMoves > 0 &&
+      now - this.#lastRebalance >= this.#o.rebalanceIntervalMs
+    ) {
+      this.#lastRebalance = now;
+      this.#rebalancing = true;
+      this.#spawn(
+        this.#rebalance().finally(() => {
+          this.#rebalancing = false;
+        }),
+      );
+    }
     for (const id of [...this.#collections.keys()]) {
       if (this.#state !== "running") return;
       try {
@@ -772,6 +788,81 @@ export class QueryServiceImpl implements ManagedQueryService {
       }
     }
     this.#spawn(this.#dispatch(due));
+  }
+
+  // ---------------------------------------------------------------- rebalance
+
+  /** One rebalance round (see rebalance.ts): only while every registered node is healthy. */
+  async #rebalance(): Promise<void> {
+    const moves = await this.#mutex.run(() => {
+      if (this.#state !== "running") return [];
+      const nodes = this.#nodes.values();
+      if (nodes.some((n) => n.state !== NodeState.HEALTHY)) return [];
+      return planMoves(
+        this.#collections.values(),
+        nodes.map((n) => n.info.nodeId),
+        this.#o.rebalanceMaxMoves,
+      );
+    });
+    const groups = new Map<string, Move[]>();
+    for (const m of moves) {
+      const key = `${m.collectionId}/${m.partitionId}/${m.from}/${m.to}`;
+      groups.set(key, [...(groups.get(key) ?? []), m]);
+    }
+    for (const group of groups.values()) {
+      if (this.#state !== "running") return;
+      await this.#moveSegments(group);
+    }
+  }
+
+  /** Loads the segments on the target, switches their placement, frees the source's copies later. */
+  async #moveSegments(group: readonly Move[]): Promise<void> {
+    const first = group[0];
+    if (first === undefined) return;
+    const { collectionId, dbId, partitionId, from, to } = first;
+    const ids = group.map((m) => m.segmentId);
+    const err = await this.#callNode(to, "loadSegments", (n) =>
+      n.loadSegments({ dbId, collectionId, partitionId, segmentIds: ids, fieldIds: [] }),
+    );
+    const switched = new Set<bigint>();
+    const elsewhere = new Set<bigint>();
+    await this.#mutex.run(async () => {
+      const coll = this.#collections.get(collectionId);
+      if (coll === undefined || this.#state !== "running") return;
+      const draft = coll.clone();
+      for (const m of group) {
+        const s = draft.segments.get(m.segmentId);
+        if (s?.nodeId === to) elsewhere.add(m.segmentId);
+        if (err !== undefined || s === undefined || s.token !== m.token || s.nodeId !== from || !s.ready)
+          continue;
+        Object.assign(s, fresh(to, this.#nextToken()), { ready: true });
+        switched.add(m.segmentId);
+      }
+      if (switched.size === 0) return;
+      await this.#persist(draft);
+      this.#collections.set(collectionId, draft);
+    });
+    // The target holds copies nobody routes to when the switch did not happen.
+    const unused = ids.filter((id) => !switched.has(id) && !elsewhere.has(id));
+    if (unused.length > 0)
+      void this.#startReleases([releaseSegmentsCall(to, dbId, collectionId, partitionId, unused)]);
+    if (switched.size === 0) return;
+    this.#log.info(
+      { collectionId: collectionId.toString(), from, to, segments: [...switched].map(String) },
+      "segments moved to balance rows",
+    );
+    this.#spawn(
+      new Promise((r) => setTimeout(r, this.#o.rebalanceReleaseDelayMs)).then(() =>
+        this.#mutex.run(() => {
+          if (this.#state !== "running") return;
+          const coll = this.#collections.get(collectionId);
+          // A segment placed back on the source meanwhile keeps its copy there.
+          const free = [...switched].filter((id) => coll?.segments.get(id)?.nodeId !== from);
+          if (free.length > 0)
+            void this.#startReleases([releaseSegmentsCall(from, dbId, collectionId, partitionId, free)]);
+        }),
+      ),
+    );
   }
 
   /**
