@@ -271,12 +271,12 @@ export class DataServiceImpl implements ManagedDataService {
     this.#ready();
     const info = checkNodeInfo(req);
     const nodeInfo: NodeInfo = { nodeId: info.nodeId, address: info.address };
-    await this.#locked(async () => {
+    const handedOver = await this.#locked(async (): Promise<ChannelRecord[]> => {
       if (!this.#nodes.has(nodeInfo.nodeId)) {
         await this.#nodes.open(nodeInfo);
         this.#log.info({ nodeId: nodeInfo.nodeId }, "data node registered");
         await this.#assignOrphans();
-        return;
+        return this.#balanceChannels();
       }
       // Registering again means the node (re)started: it watches nothing and replays from the
       // checkpoints, so its channels are re-sent and its earlier tick reports fenced off.
@@ -289,7 +289,9 @@ export class DataServiceImpl implements ManagedDataService {
       );
       for (const c of mine) this.#forgetWatch(c.channel);
       this.#log.info({ nodeId: nodeInfo.nodeId, channels: mine.length }, "data node registered again");
+      return [];
     });
+    this.#releaseOn(handedOver);
     this.#watches.schedule();
     return {
       nodeId: nodeInfo.nodeId,
@@ -671,6 +673,43 @@ export class DataServiceImpl implements ManagedDataService {
       this.#forgetWatch(c.channel);
       this.#log.info({ channel: c.channel, nodeId: c.nodeId }, "channel assigned");
     }
+  }
+
+  /**
+   * Evens out channels per live node (a node that joins takes over channels): while the busiest
+   * node has two more than the idlest, its last channel moves. The new owner replays from the
+   * checkpoint; the old one's later saves are refused (it no longer owns the channel) and it is
+   * told to release. Caller holds the lock. Returns the channels as they were (old owners).
+   */
+  async #balanceChannels(): Promise<ChannelRecord[]> {
+    const byNode = new Map<number, ChannelRecord[]>();
+    for (const id of this.#nodes.ids()) byNode.set(id, []);
+    const sorted = [...this.#meta.channels.values()].sort((a, b) =>
+      a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : 0,
+    );
+    for (const c of sorted) if (c.nodeId !== null) byNode.get(c.nodeId)?.push(c);
+    if (byNode.size < 2) return [];
+    const moved: ChannelRecord[] = [];
+    const updates: ChannelRecord[] = [];
+    const ttSeq = await this.#ttSeq();
+    for (;;) {
+      const order = [...byNode].sort((a, b) => a[1].length - b[1].length || a[0] - b[0]);
+      const [minId, minList] = order[0] as [number, ChannelRecord[]];
+      const [, maxList] = order[order.length - 1] as [number, ChannelRecord[]];
+      if (maxList.length - minList.length < 2) break;
+      const c = maxList.pop() as ChannelRecord;
+      moved.push(c);
+      const next: ChannelRecord = { ...c, nodeId: minId, watchedAfterTtSeq: ttSeq };
+      minList.push(next);
+      updates.push(next);
+    }
+    if (updates.length === 0) return [];
+    await this.#meta.persist([], updates);
+    for (const c of updates) {
+      this.#forgetWatch(c.channel);
+      this.#log.info({ channel: c.channel, nodeId: c.nodeId }, "channel handed over to balance data nodes");
+    }
+    return moved;
   }
 
   /** The node is gone (unregistered, unreachable, closed): its session ends, its channels move. */

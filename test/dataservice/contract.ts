@@ -651,12 +651,27 @@ export function dataServiceSuite(name: string, factory: BackendFactory): void {
         await env.watching(n1, c1.channels);
         for (const ch of c1.channels) assert.equal(await env.owner(ch), 1);
         const n2 = await env.addNode(2);
+        // A node that joins takes over channels until counts differ by at most one; the old
+        // owner is told to release them (its later saves are refused: it no longer owns them).
+        const handed: string[] = [];
+        for (const ch of c1.channels) if ((await env.owner(ch)) === 2) handed.push(ch);
+        assert.equal(handed.length, 2, "node 2 took over half of node 1's channels");
+        await env.watching(n2, handed);
+        await waitFor("node 1 to release the handed-over channels", () =>
+          handed.every((ch) => n1.released().includes(ch)),
+        );
         const c2 = await env.collection("c_nodes2", 2);
-        await env.watching(n2, c2.channels);
-        for (const ch of c2.channels)
-          assert.equal(await env.owner(ch), 2, "the least loaded node gets new channels");
-        for (const ch of c1.channels)
-          assert.equal(await env.owner(ch), 1, "registering a node moves nothing");
+        const owners2: (number | undefined)[] = [];
+        for (const ch of c2.channels) owners2.push(await env.owner(ch));
+        assert.deepEqual([...owners2].sort(), [1, 2], "new channels go to the least loaded nodes");
+        await env.watching(
+          n1,
+          c2.channels.filter((_, i) => owners2[i] === 1),
+        );
+        await env.watching(
+          n2,
+          c2.channels.filter((_, i) => owners2[i] === 2),
+        );
 
         // Unregistered: its channels move to the others, it is told to release them, its session ends.
         await env.ds.unregisterNode(1);
@@ -669,21 +684,28 @@ export function dataServiceSuite(name: string, factory: BackendFactory): void {
         assert.ok((await env.backend.kv.get("session/datanode/2")) !== undefined);
         await env.ds.unregisterNode(1);
 
-        // A node whose calls fail with Closed is gone.
+        // A node whose calls fail with Closed is gone. (Node 3 first takes over half of node 2's.)
         const n3 = await env.addNode(3);
-        assert.deepEqual((await env.ds.describeNodes()).find((n) => n.nodeId === 3)?.channels, []);
-        const ch = c2.channels[0]!;
-        const [a] = await assign1(env, req(c2, ch, 1));
-        await env.ds.flush({ dbId: 0n, collectionId: c2.collectionId });
-        n2.closed = true;
-        await env.report(2, c2, ch, a!.expireTime, []);
-        await waitFor("node 2's channels to move to node 3", async () => (await env.owner(ch)) === 3);
+        const counts = new Map((await env.ds.describeNodes()).map((n) => [n.nodeId, n.channels.length]));
+        assert.deepEqual([counts.get(2), counts.get(3)], [3, 3]);
         const all = [...c1.channels, ...c2.channels];
+        let pick: { coll: typeof c1; ch: string } | undefined;
+        for (const ch of all) {
+          if (pick === undefined && (await env.owner(ch)) === 2)
+            pick = { coll: c1.channels.includes(ch) ? c1 : c2, ch };
+        }
+        assert.ok(pick !== undefined);
+        const { coll, ch } = pick;
+        const [a] = await assign1(env, req(coll, ch, 1));
+        await env.ds.flush({ dbId: 0n, collectionId: coll.collectionId });
+        n2.closed = true;
+        await env.report(2, coll, ch, a!.expireTime, []);
+        await waitFor("node 2's channels to move to node 3", async () => (await env.owner(ch)) === 3);
         for (const k of all) assert.equal(await env.owner(k), 3);
         await env.watching(n3, all);
         // The new owner is asked to flush the segment its predecessor never finished.
         assert.equal(await env.state(a!.segId), FLUSHING);
-        await env.report(3, c2, ch, a!.expireTime, []);
+        await env.report(3, coll, ch, a!.expireTime, []);
         assert.deepEqual(n3.flushed(), [a!.segId]);
 
         // A report from a former owner is ignored.
