@@ -73,6 +73,11 @@ const noRetry = {
     Promise.resolve().then(() => fn({ signal: new AbortController().signal })),
 } as unknown as GlobalPolicy;
 
+type HostPolicy = ReturnType<NonNullable<NonNullable<IOptions["faultHandling"]>["host"]>>;
+
+/** A host policy that runs every call (no circuit breaker). */
+const passThrough = noRetry as unknown as HostPolicy;
+
 const compareResult = {
   "==": CompareResult.Equal,
   "!=": CompareResult.NotEqual,
@@ -109,7 +114,11 @@ export class EtcdKv implements MetaKv {
     }
     const client = new Etcd3({
       hosts: [...opts.endpoints],
-      faultHandling: { global: noRetry },
+      // With one endpoint etcd3's per-host circuit breaker only turns a few slow calls (a loaded
+      // machine) into seconds of refused calls for every role of the process; with several it
+      // steers calls to healthy members, so it stays.
+      faultHandling:
+        opts.endpoints.length === 1 ? { global: noRetry, host: () => passThrough } : { global: noRetry },
     });
     const kv = new EtcdKv(client, opts);
     try {
