@@ -57,9 +57,13 @@ export function fromServiceError(err: ServiceError, target: string): StrataError
     case GrpcStatus.UNAVAILABLE:
     case GrpcStatus.DEADLINE_EXCEEDED:
     case GrpcStatus.CANCELLED:
-      return new StrataError("ServiceUnavailable", `${target}: ${err.details || err.message}`, {
-        cause: err,
-      });
+      return new StrataError(
+        "ServiceUnavailable",
+        `${target} is not available: ${err.details || err.message}`,
+        {
+          cause: err,
+        },
+      );
     case GrpcStatus.UNIMPLEMENTED:
       return new StrataError("Unimplemented", `${target}: ${err.details || err.message}`, { cause: err });
     default:
