@@ -134,13 +134,13 @@ export class PeerDirectory {
       void hit.stub.close();
       if (info.role !== "proxy") this.#clients.forget(info.role as RpcRole, info.address);
     }
-    this.#log.warn({ role: info.role, peer: info.nodeId, address: info.address }, "peer session ended");
+    this.#log.warn({ peerRole: info.role, peer: info.nodeId, address: info.address }, "peer session ended");
     for (const h of this.#downHandlers) {
       if (h.role !== info.role) continue;
       Promise.resolve()
         .then(() => h.fn(info.nodeId))
         .catch((e: unknown) =>
-          this.#log.warn({ err: e, role: info.role, peer: info.nodeId }, "peer-down handler failed"),
+          this.#log.warn({ err: e, peerRole: info.role, peer: info.nodeId }, "peer-down handler failed"),
         );
     }
   }
