@@ -101,39 +101,20 @@ async function serve(argv: string[]): Promise<void> {
   const { config } = configFromArgs(argv);
   const log = createCliLogger({ level: config.log.level, format: config.log.format });
   let server: StrataServer | undefined;
-  let stopping = false;
-  const stop = () => {
-    const s = server;
-    if (s === undefined) return; // still starting: stop once started
-    s.close().then(
-      () => {
-        process.stdout.write("strata: stopped\n");
-        process.exit(0);
-      },
-      (e: unknown) => {
-        log.error({ err: e }, "error during shutdown");
-        process.exit(1);
-      },
-    );
-  };
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log.warn({ signal }, "second signal: exiting without finishing the graceful shutdown");
-      process.exit(1);
+  let pending = false;
+  onSignals(log, () => {
+    if (server === undefined) {
+      pending = true; // still starting: stop once started
+      return undefined;
     }
-    stopping = true;
-    log.info({ signal }, "shutting down gracefully (send the signal again to force)");
-    process.stdout.write(`strata: ${signal}, shutting down...\n`);
-    stop();
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-
+    return server.close();
+  });
   const { startServer } = await import("../server/serve.ts");
   server = await startServer(config, log, { version: readVersion() });
-  if (stopping) {
-    stop();
-    return;
+  if (pending) {
+    await server.close();
+    process.stdout.write("strata: stopped\n");
+    process.exit(0);
   }
   process.stdout.write(banner(config, server));
 }
@@ -183,6 +164,7 @@ async function run(argv: string[]): Promise<void> {
   const s = server;
   if (pending) {
     await s.close();
+    process.stdout.write("strata: stopped\n");
     process.exit(0);
   }
   s.lost.then(async (why) => {

@@ -83,7 +83,6 @@ export function remoteQueryNode(clients: RpcClients, address: string, pollMs = 1
     resourceCost: { memUsage: 0, cpuUsage: 0 },
     segments: { sealed: [], growing: [] },
   };
-  let timer: NodeJS.Timeout | undefined;
   let inflight: Promise<void> | undefined;
   const refresh = (): Promise<void> => {
     inflight ??= (m.snapshot?.([...asked]) ?? Promise.resolve(undefined))
@@ -95,24 +94,11 @@ export function remoteQueryNode(clients: RpcClients, address: string, pollMs = 1
       });
     return inflight;
   };
-  const schedule = () => {
-    timer = setTimeout(() => {
-      refresh()
-        .catch(() => undefined)
-        .finally(() => {
-          if (timer !== undefined) schedule();
-        });
-    }, pollMs);
-    timer.unref();
-  };
-  schedule();
+  const stop = poll(refresh, pollMs);
   const stub = {
     ...m,
     start: async () => undefined,
-    close: async () => {
-      clearTimeout(timer);
-      timer = undefined;
-    },
+    close: async () => stop(),
     refresh,
     tSafe: (channel: string): Timestamp => {
       asked.add(channel);
@@ -122,6 +108,27 @@ export function remoteQueryNode(clients: RpcClients, address: string, pollMs = 1
     segments: () => last.segments,
   };
   return stub as unknown as RemoteQueryNode;
+}
+
+/** Runs `fn` every `ms` (after the previous run settled; failures ignored) until the returned stop is called. */
+function poll(fn: () => Promise<void>, ms: number): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const schedule = () => {
+    timer = setTimeout(() => {
+      fn()
+        .catch(() => undefined)
+        .finally(() => {
+          if (!stopped) schedule();
+        });
+    }, ms);
+    timer.unref();
+  };
+  schedule();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
 
 function timeoutOf(req: unknown): number {
@@ -148,29 +155,15 @@ export function remoteIndexNode(
 ): IndexNode {
   const m = clients.methods("indexnode", address);
   let stats: ReturnType<IndexNode["stats"]> = { running: 0, queued: 0, slots: 1 };
-  let timer: NodeJS.Timeout | undefined;
-  const schedule = () => {
-    timer = setTimeout(() => {
-      (m.snapshot?.() ?? Promise.resolve(undefined))
-        .then((s) => {
-          if (s !== undefined) stats = (s as IndexNodeSnapshot).stats;
-        })
-        .catch(() => undefined)
-        .finally(() => {
-          if (timer !== undefined) schedule();
-        });
-    }, pollMs);
-    timer.unref();
-  };
-  schedule();
+  const stop = poll(async () => {
+    const s = await (m.snapshot?.() ?? Promise.resolve(undefined));
+    if (s !== undefined) stats = (s as IndexNodeSnapshot).stats;
+  }, pollMs);
   return {
     ...m,
     nodeId,
     start: async () => undefined,
-    close: async () => {
-      clearTimeout(timer);
-      timer = undefined;
-    },
+    close: async () => stop(),
     stats: () => stats,
   } as unknown as IndexNode;
 }

@@ -159,6 +159,20 @@ export async function untilHealthy(node: RolesView, timeoutMs: number, log: Logg
   }
 }
 
+/** Runs stop steps in order; a failing step is logged and the next one still runs. */
+export async function stopInOrder(
+  log: Logger,
+  steps: readonly [string, () => Promise<unknown>][],
+): Promise<void> {
+  for (const [what, step] of steps) {
+    try {
+      await step();
+    } catch (e) {
+      log.warn({ err: e, what }, "error while stopping");
+    }
+  }
+}
+
 /** Prometheus metrics whose cluster-wide gauges read the roles through `view` (once started). */
 export function viewMetrics(view: () => RolesView | undefined, version: string, log: Logger): StrataMetrics {
   return new StrataMetrics({
@@ -236,18 +250,11 @@ export async function startServer(
   let listener: Listener | undefined;
   const stopAll = async () => {
     phase = "stopping";
-    const steps: [string, () => Promise<void>][] = [
+    await stopInOrder(log, [
       ["front door", async () => listener?.close(closeGraceMs)],
       ["roles", async () => node?.close()],
       ["metrics", async () => metrics.close()],
-    ];
-    for (const [what, step] of steps) {
-      try {
-        await step();
-      } catch (e) {
-        log.warn({ err: e, what }, "error while stopping");
-      }
-    }
+    ]);
     phase = "stopped";
     await ops?.close();
   };

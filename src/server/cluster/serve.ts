@@ -2,7 +2,14 @@ import type { StrataConfig } from "../../common/config.ts";
 import type { Logger } from "../../common/log.ts";
 import type { Listener } from "../listener.ts";
 import { type OpsServer, type ServerPhase, startOpsServer } from "../ops.ts";
-import { problems, type RolesView, startFrontDoor, untilHealthy, viewMetrics } from "../serve.ts";
+import {
+  problems,
+  type RolesView,
+  startFrontDoor,
+  stopInOrder,
+  untilHealthy,
+  viewMetrics,
+} from "../serve.ts";
 import { type ClusterProcess, startClusterProcess } from "./process.ts";
 
 /** A cluster process with its ops endpoint and, when it hosts a proxy, the Milvus front door. */
@@ -43,18 +50,11 @@ export async function startClusterServer(
   let listener: Listener | undefined;
   const stopAll = async () => {
     phase = "stopping";
-    const steps: [string, () => Promise<void>][] = [
+    await stopInOrder(log, [
       ["front door", async () => listener?.close(opts.closeGraceMs ?? 5000)],
       ["roles", async () => proc?.close()],
       ["metrics", async () => metrics.close()],
-    ];
-    for (const [what, step] of steps) {
-      try {
-        await step();
-      } catch (e) {
-        log.warn({ err: e, what }, "error while stopping");
-      }
-    }
+    ]);
     phase = "stopped";
     await ops?.close();
   };
