@@ -111,6 +111,28 @@ describe("s3 object store: specifics", { skip: server.skip }, () => {
   before(createBucket);
   after(dropBucket);
 
+  it("many openers racing to create a missing bucket all open it (cluster processes start together)", async () => {
+    const fresh = uniqueName("strata-race").toLowerCase().replace(/_/g, "-");
+    const stores = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        openS3ObjectStore({ ...options({ createBucket: true }), bucket: fresh }),
+      ),
+    );
+    try {
+      await (stores[0] as (typeof stores)[0]).put("k", new Uint8Array([1, 2, 3]));
+      for (const st of stores) assertBytes(await st.get("k"), new Uint8Array([1, 2, 3]), "same bucket");
+      await (stores[0] as (typeof stores)[0]).delete("k");
+    } finally {
+      for (const st of stores) await st.close();
+      const client = rawClient();
+      try {
+        await client.send(new DeleteBucketCommand({ Bucket: fresh }));
+      } finally {
+        client.destroy();
+      }
+    }
+  });
+
   it("large objects go up as multipart (parts of 5 MiB) and read back bit-exactly, ranges across parts too", async () => {
     const seed = 20240611;
     const next = rng(seed);

@@ -160,8 +160,19 @@ async function ensureBucket(
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
     logger.info("created bucket");
   } catch (e) {
-    // Lost a race with another opener: fine, the bucket is ours either way.
-    if (s3Failure(e).name === "BucketAlreadyOwnedByYou") return;
+    // Lost a race with another opener (processes of a cluster start together): fine when the
+    // bucket now answers to us. s3rver, and S3 in some regions, say BucketAlreadyExists (409)
+    // even to the same account, so a 409 is settled by asking again.
+    const f = s3Failure(e);
+    if (f.name === "BucketAlreadyOwnedByYou") return;
+    if (f.status === 409 || f.name === "BucketAlreadyExists") {
+      try {
+        await client.send(new HeadBucketCommand({ Bucket: bucket }));
+        return;
+      } catch {
+        // not ours after all: report the create failure
+      }
+    }
     throw s3IoFailed(e, `s3 object store: cannot create bucket ${bucket}`);
   }
 }
