@@ -9,8 +9,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import sdk from "@zilliz/milvus2-sdk-node";
-import { freePort, spawnStrata } from "../test/api/milvus/spawn.ts";
-import { startEngines, startRoles } from "./cluster-launch.ts";
+import { spawnStrata } from "../test/api/milvus/spawn.ts";
+import { startOwnEngines } from "../test/cluster/engines.ts";
+import { startCluster } from "../test/cluster/harness.ts";
 import { clustered } from "./datasets.ts";
 import { type DriveResult, drive, median } from "./drive.ts";
 
@@ -141,32 +142,23 @@ try {
   await client.closeConnection();
   await (stops.pop() as () => Promise<unknown>)();
 
-  const engines = await startEngines(join(dir, "engines"), TTL);
-  stops.push(() => engines.stop());
-  const cdir = join(dir, "cluster");
-  const start = (name: string, roles: string[], extra: string[] = []) =>
-    startRoles(cdir, engines.configFile, name, roles, extra).then((p) => {
-      stops.push(async () => {
-        p.child.kill("SIGKILL");
-        await p.exited;
-      });
-      return p;
-    });
-  await start("coordinators", ["rootcoord", "dataservice", "queryservice"]);
-  const procs = await Promise.all([
-    start("datanode-1", ["datanode"]),
-    start("datanode-2", ["datanode"]),
-    start("querynode-1", ["querynode"]),
-    start("querynode-2", ["querynode"]),
-    start("indexnode-1", ["indexnode"]),
-    start("proxy", ["proxy"], ["--port", String(await freePort())]),
-  ]);
-  const proxy = procs[5];
-  if (proxy?.address === undefined) throw new Error("the proxy printed no front-door address");
-  client = new MilvusClient({ address: proxy.address, logLevel: "error" });
+  const own = await startOwnEngines(join(dir, "engines"));
+  stops.push(() => own.close());
+  const cl = await startCluster({
+    label: "bench",
+    engines: own.engines,
+    ttlSeconds: TTL,
+    logLevel: "warn",
+    groups: [["rootcoord", "dataservice", "queryservice"]],
+  });
+  stops.push(() => cl.closeAll());
+  await cl.addGroups([["datanode"], ["datanode"], ["querynode"], ["querynode"], ["indexnode"], ["proxy"]]);
+  client = new MilvusClient({ address: cl.proxyAddress(), logLevel: "error" });
   await client.connectPromise;
   const cluster = await workload(client);
-  const fo = await failover(client, () => procs[2]?.child.kill("SIGKILL"));
+  const victim = cl.withRole("querynode")[0];
+  if (victim === undefined) throw new Error("no query node to kill");
+  const fo = await failover(client, () => void cl.kill(victim));
   await client.closeConnection();
   const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
   Object.assign(result, {
