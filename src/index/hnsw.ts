@@ -8,6 +8,7 @@ import usearch, {
 import { StrataError } from "../common/errors.ts";
 import { DataType } from "../common/types.ts";
 import { searchExact } from "./exact.ts";
+import { type HnswNative, loadHnswNative, type NativeHnswHandle, NativeMode } from "./hnsw-native.ts";
 import { largerIsBetter, type MetricType } from "./metric.ts";
 import { emptyResult, type SearchResult, TopKHeaps } from "./topk.ts";
 import {
@@ -26,8 +27,30 @@ import {
 } from "./vector-index.ts";
 
 /**
- * HNSW through usearch 2.25's JavaScript binding. What the binding can and cannot do shaped this
- * wrapper (see javascript/lib.cpp in the package):
+ * HNSW through usearch 2.25. Indexes are built (and, without the addon, searched) through its
+ * JavaScript binding; an index opened from a file is searched through our own addon
+ * (native/hnsw-filter, see hnsw-native.ts) when it is built, which applies the filter inside the
+ * graph walk. With the addon, a filtered search (nativePlan) takes the cheapest of three ways by a
+ * cost model in vectors scored (constants below), for a fraction s of rows passing:
+ *
+ * - usearch's filtered walk: every neighbour is scored and steers, only passing rows are kept. It
+ *   must collect ef passing rows, so it scores ~(0.5 + 0.5/s) × an unfiltered walk: cheap for light
+ *   filters, 5× at 10 %, 50× at 1 %.
+ * - the two-hop walk (s ≥ 5 %): a failing neighbour is not scored, its passing neighbours are, so
+ *   the walk moves over passing rows only and scores ~(1.2 + 2.4s) × an unfiltered walk whatever s
+ *   is. It needs a wider walk for the same recall (ef × 0.15/s, at most ×4, ≥ 5k), and below ~5 % the
+ *   passing rows stop being connected through two hops (recall 0.56 at 2 % on clustered data).
+ * - an exact scan of the passing rows, natively over the index's own vectors (or the raw vectors if
+ *   given): passing × a streamed distance (~0.3 of a walk's random one) plus a pass over the filter.
+ *
+ * The exact scan used to win from about (ef/s × M) passing rows down, since the over-fetching walk
+ * scored ~1/s times an unfiltered one; with the two-hop walk costing about an unfiltered walk, it
+ * wins only where passing × 0.3 undercuts that: ≲ 1–2 % of a 200k segment, ≲ 10 % of a 20k one, and
+ * below 5 % passing generally, where the walks get dear. prefersExactScan reports this choice, so a
+ * caller holding the raw column scans it instead; a walk that finds fewer than k rows falls back to
+ * the scan for that query.
+ *
+ * What the binding can and cannot do shaped the rest of this wrapper (javascript/lib.cpp):
  *
  * - No filter reaches the graph walk: the C++ core has `filtered_search(predicate)` but the binding
  *   exposes only `search(queries, k, threads)`. Filtered search therefore over-fetches: with a
@@ -80,6 +103,11 @@ export interface HnswOpenOptions {
    * Default 1; 0 never scans, Infinity always does (tests use both to reach each path).
    */
   readonly filterExactFactor?: number;
+  /**
+   * Search through the hnsw-filter addon when it is built (indexes opened from files or bytes, f32
+   * or binary vectors). Default true unless STRATA_NO_NATIVE_FILTER=1; false keeps the binding.
+   */
+  readonly nativeFilter?: boolean;
 }
 
 const DEFAULT_EF = 64;
@@ -176,13 +204,41 @@ function keysView(keys: BigUint64Array): Uint32Array {
   return new Uint32Array(keys.buffer, keys.byteOffset, keys.length * 2);
 }
 
+/** An index opened in the hnsw-filter addon. */
+interface AddonIndex {
+  readonly lib: HnswNative;
+  readonly handle: NativeHnswHandle;
+}
+
+/** Which library serves an index: the usearch binding or the addon. */
+type Engine = { readonly binding: UsearchIndex } | { readonly addon: AddonIndex };
+
+/** One filtered search's plan with the addon. */
+interface NativePlan {
+  readonly mode: NativeMode;
+  /** The walk's width (raised for the two-hop walk on selective filters). */
+  readonly ef: number;
+}
+
+// Cost model of nativePlan, in units of one vector scored by an unfiltered walk (a dependent random
+// read: ~0.1–0.3 µs on 200k × 128, depending on the machine's load). Measured on 200k × 128
+// clustered data, M 16, ef 32 (per vector scored, relative to that unit): usearch's filtered walk
+// ~1.5 (it also tests the filter and misses the cache more), the two-hop walk ~0.7–1.0, the exact
+// scan ~0.2–0.4 per passing row plus a small cost per row of the filter pass.
+const WALK_UNIT = 1.5;
+const TWO_HOP_UNIT = 0.9;
+const SCAN_UNIT = 0.3;
+const ROW_UNIT = 0.002;
+/** Below this fraction passing, two hops no longer connect the passing rows (recall 0.56 at 2 %). */
+const TWO_HOP_MIN = 0.05;
+
 export class HnswIndex implements VectorIndex {
   readonly type: "HNSW" | "HNSW_SQ";
   readonly metric: MetricType;
   readonly dim: number;
   readonly count: number;
   readonly config: HnswConfig;
-  private native: UsearchIndex | undefined;
+  private engine: Engine | undefined;
   private readonly vectors: IndexQueries | undefined;
   private readonly searchThreads: number;
   /** See HnswOpenOptions.filterExactFactor. */
@@ -194,7 +250,7 @@ export class HnswIndex implements VectorIndex {
   private constructor(
     spec: IndexSpec,
     cfg: HnswConfig,
-    native: UsearchIndex,
+    engine: Engine,
     count: number,
     opts: HnswOpenOptions,
     mappedBytes: number | undefined,
@@ -203,7 +259,7 @@ export class HnswIndex implements VectorIndex {
     this.metric = spec.metric;
     this.dim = spec.dim;
     this.config = cfg;
-    this.native = native;
+    this.engine = engine;
     this.count = count;
     this.binary = isBinaryMetric(spec.metric);
     this.searchThreads = opts.searchThreads ?? 1;
@@ -216,9 +272,15 @@ export class HnswIndex implements VectorIndex {
     this.vectors = opts.vectors;
   }
 
+  /** Whether searches go through the hnsw-filter addon (filters applied inside the walk). */
+  get nativeFilter(): boolean {
+    return this.engine !== undefined && "addon" in this.engine;
+  }
+
   /**
    * Builds the graph on the calling thread (seconds to minutes: call it from a worker, see
-   * build.ts). Rows are keyed by their offset in `vectors`.
+   * build.ts). Rows are keyed by their offset in `vectors`. A built index is searched through the
+   * binding; the addon serves indexes opened from files or bytes.
    */
   static build(
     spec: IndexSpec,
@@ -256,13 +318,14 @@ export class HnswIndex implements VectorIndex {
     // `threads` (a loaded or viewed one, one per hardware thread): more concurrent searchers fail
     // with "Reserve capacity ahead of searches".
     const searchThreads = Math.min(opts.searchThreads ?? 1, threads);
-    return new HnswIndex(spec, cfg, native, n, { ...opts, searchThreads }, undefined);
+    return new HnswIndex(spec, cfg, { binding: native }, n, { ...opts, searchThreads }, undefined);
   }
 
   /**
    * Opens a usearch file written by save(): `view` memory-maps it (searchable at once, pages load on
    * demand; the file must stay in place until the index is closed and collected), `load` reads it
-   * into memory. The caller has already verified the file (index-file.ts).
+   * into memory. The caller has already verified the file (index-file.ts). The addon opens it when
+   * built and enabled; a file it refuses (not one Strata wrote) goes to the binding.
    */
   static open(
     path: string,
@@ -273,6 +336,12 @@ export class HnswIndex implements VectorIndex {
     fileBytes: number,
     opts: HnswOpenOptions = {},
   ): HnswIndex {
+    const mapped = mode === "view" ? fileBytes : undefined;
+    const lib = addonFor(cfg, opts);
+    if (lib !== undefined) {
+      const addon = openAddon(lib, () => lib.open(path, mode), count, path);
+      if (addon !== undefined) return new HnswIndex(spec, cfg, { addon }, count, opts, mapped);
+    }
     const native = newNative(spec.dim, spec.metric, cfg);
     try {
       if (mode === "view") native.view(path);
@@ -289,7 +358,24 @@ export class HnswIndex implements VectorIndex {
     if (native.size() !== count) {
       throw new StrataError("Corrupted", `${path} holds ${native.size()} vectors, its header says ${count}`);
     }
-    return new HnswIndex(spec, cfg, native, count, opts, mode === "view" ? fileBytes : undefined);
+    return new HnswIndex(spec, cfg, { binding: native }, count, opts, mapped);
+  }
+
+  /**
+   * Opens verified usearch payload bytes in memory through the addon (a private copy), or returns
+   * undefined when the addon is not used (the binding loads only from paths: see index-file.ts).
+   */
+  static openBytes(
+    payload: Uint8Array,
+    spec: IndexSpec,
+    cfg: HnswConfig,
+    count: number,
+    opts: HnswOpenOptions = {},
+  ): HnswIndex | undefined {
+    const lib = addonFor(cfg, opts);
+    if (lib === undefined) return undefined;
+    const addon = openAddon(lib, () => lib.openBytes(payload), count, "(bytes)");
+    return addon === undefined ? undefined : new HnswIndex(spec, cfg, { addon }, count, opts, undefined);
   }
 
   get memoryBytes(): number {
@@ -320,7 +406,16 @@ export class HnswIndex implements VectorIndex {
 
   /** Writes usearch's own file format to `path`. */
   save(path: string): void {
-    this.live().save(path);
+    const e = this.live();
+    if (!("addon" in e)) {
+      e.binding.save(path);
+      return;
+    }
+    try {
+      e.addon.lib.save(e.addon.handle, path);
+    } catch (err) {
+      throw new StrataError("IoFailed", err instanceof Error ? err.message : String(err), { cause: err });
+    }
   }
 
   search(
@@ -330,11 +425,13 @@ export class HnswIndex implements VectorIndex {
     params: SearchParams = {},
     filter?: Uint8Array,
   ): SearchResult {
-    const native = this.live();
+    const engine = this.live();
     const topk = checkSearchArgs(this, queries, nq, k, filter);
     const ef = intParam(params, "ef", 1, 32768, Math.max(DEFAULT_EF, topk), this.type);
     const n = this.count;
     if (n === 0) return emptyResult(nq, topk);
+    if ("addon" in engine) return this.searchAddon(engine.addon, queries, nq, topk, ef, filter);
+    const native = engine.binding;
     const base = Math.min(n, Math.max(ef, topk));
     const q = this.binary
       ? expandBits(queries as Uint8Array, 0, nq, this.dim)
@@ -375,7 +472,39 @@ export class HnswIndex implements VectorIndex {
     const n = this.count;
     if (passing <= 0 || passing >= n) return passing <= 0;
     const ef = typeof params.ef === "number" && params.ef > 0 ? params.ef : DEFAULT_EF;
+    if (this.nativeFilter) return this.nativePlan(passing, ef, k).mode === NativeMode.Scan;
     return this.scanBeatsWalk(passing, this.overfetch(Math.min(n, Math.max(ef, k)), passing));
+  }
+
+  /**
+   * The addon's filtered search plan for `passing` rows at width `ef` (module comment). Costs are in
+   * vectors scored by a walk; `filterExactFactor` scales the scan's side (0: never, ∞: always).
+   */
+  private nativePlan(passing: number, ef: number, k: number): NativePlan {
+    const n = this.count;
+    const s = passing / n;
+    // Vectors an unfiltered walk scores: fitted on M 16 (ef 16…128 → 350…700), scaled by M.
+    const unfiltered = (w: number) => Math.min(n, 7.5 * this.config.M * w ** 0.36);
+    // usearch's filtered walk collects ef passing rows: ~1/s times the rows, half of them scored
+    // (1.25× unfiltered at s = 0.5, 5.3× at 0.1, 52× at 0.01 measured).
+    let best: NativePlan = { mode: NativeMode.Walk, ef };
+    let cost = Math.min(n, unfiltered(ef) * (0.5 + 0.5 / s)) * WALK_UNIT;
+    if (s >= TWO_HOP_MIN) {
+      // It needs a wider walk than usearch's for the same recall, the more so the fewer rows pass,
+      // the smaller ef and the weaker the graph. Measured at 10 % passing: 20k × 48, efConstruction
+      // 64: 0.93–0.95 at ef 32, 0.97–0.99 at 50 (usearch's walk: 0.99 at 32); 50k × 128, efC 200:
+      // 0.96 at 32, 0.98 at 48 (usearch's walk: 0.98 at 16); 200k × 128: 0.99 at 32, 0.997 at 48.
+      // So ef × 0.15/s (at most ×4), and at least 5k. It scores more as more neighbours pass
+      // (1.44× unfiltered at s = 0.1, 2.4× at 0.5, same ef).
+      const ef2 = Math.max(Math.ceil(ef * Math.min(4, Math.max(1, 0.15 / s))), 5 * k);
+      const c2 = Math.min(n, unfiltered(ef2) * (1.2 + 2.4 * s)) * TWO_HOP_UNIT;
+      if (c2 < cost) {
+        best = { mode: NativeMode.TwoHop, ef: ef2 };
+        cost = c2;
+      }
+    }
+    const scan = passing * SCAN_UNIT + n * ROW_UNIT;
+    return scan <= cost * this.exactScanFactor ? { mode: NativeMode.Scan, ef } : best;
   }
 
   /** Candidates a filtered walk asks for so that about `base` of them pass. */
@@ -389,13 +518,88 @@ export class HnswIndex implements VectorIndex {
   }
 
   close(): void {
+    const e = this.engine;
+    this.engine = undefined;
     // The binding has no explicit free: dropping the reference lets GC release memory and mappings.
-    this.native = undefined;
+    if (e !== undefined && "addon" in e) e.addon.lib.close(e.addon.handle);
   }
 
-  private live(): UsearchIndex {
-    if (this.native === undefined) throw closedError(this.type);
-    return this.native;
+  private live(): Engine {
+    if (this.engine === undefined) throw closedError(this.type);
+    return this.engine;
+  }
+
+  /**
+   * Search through the addon: unfiltered, or filtered by the plan. A walk that finds fewer than k
+   * passing rows for a query (a filter whose passing rows the walk cannot reach) is redone as an
+   * exact scan for that query, which always finds min(k, passing).
+   */
+  private searchAddon(
+    addon: AddonIndex,
+    queries: IndexQueries,
+    nq: number,
+    topk: number,
+    ef: number,
+    filter: Uint8Array | undefined,
+  ): SearchResult {
+    const n = this.count;
+    const passing = filter === undefined ? n : addon.lib.countPassing(filter);
+    if (passing === 0) return emptyResult(nq, topk);
+    const f = passing === n ? undefined : filter;
+    const plan: NativePlan =
+      f === undefined ? { mode: NativeMode.Walk, ef } : this.nativePlan(passing, ef, topk);
+    if (plan.mode === NativeMode.Scan && this.vectors !== undefined && f !== undefined) {
+      // The raw vectors give the exact scan's own scores (the tested reference), not the addon's.
+      return this.exactScan(queries, nq, topk, f);
+    }
+    const heaps = new TopKHeaps(nq, topk);
+    const need = Math.min(topk, passing);
+    const res = this.runAddon(addon, queries, nq, plan, topk, f);
+    const retry: number[] = [];
+    for (let i = 0; i < nq; i++) {
+      if (plan.mode !== NativeMode.Scan && res.counts[i]! < need) retry.push(i);
+      else this.pushResults(heaps, i, res, i, undefined, queries);
+    }
+    if (retry.length > 0) {
+      const sub = gatherQueries(queries, retry, this.binary ? this.dim / 8 : this.dim);
+      const again = this.runAddon(addon, sub, retry.length, { mode: NativeMode.Scan, ef }, topk, f);
+      retry.forEach((qi, i) => {
+        this.pushResults(heaps, qi, again, i, undefined, queries);
+      });
+    }
+    return heaps.finish(largerIsBetter(this.metric));
+  }
+
+  private runAddon(
+    addon: AddonIndex,
+    queries: IndexQueries,
+    nq: number,
+    plan: NativePlan,
+    topk: number,
+    filter: Uint8Array | undefined,
+  ): RawResult {
+    // A scan returns the exact top-k with ties to the lower row; a walk returns its whole width
+    // (usearch breaks ties arbitrarily, pushResults settles them).
+    const wanted = Math.min(this.count, plan.mode === NativeMode.Scan ? topk : Math.max(plan.ef, topk));
+    const out = {
+      keys: new Int32Array(nq * wanted),
+      distances: new Float32Array(nq * wanted),
+      counts: new Uint32Array(nq),
+    };
+    const threads = Math.min(this.searchThreads, nq);
+    try {
+      addon.lib.search(addon.handle, queries, nq, wanted, plan.ef, threads, filter, plan.mode, out);
+    } catch (e) {
+      // Requests were checked here first, so only a failure inside the addon (memory) lands here.
+      throw new StrataError(
+        "ServiceInternal",
+        `HNSW search failed: ${e instanceof Error ? e.message : String(e)}`,
+        {
+          cause: e,
+        },
+      );
+    }
+    return { rows: out.keys, stride: 1, distances: out.distances, counts: out.counts, wanted };
   }
 
   private exactScan(queries: IndexQueries, nq: number, topk: number, filter: Uint8Array): SearchResult {
@@ -419,10 +623,11 @@ export class HnswIndex implements VectorIndex {
     const cnt = res.counts[i]!;
     const k = heaps.k;
     const rescore = this.vectors !== undefined && this.type === "HNSW_SQ";
+    const { rows, stride } = res;
     let taken = 0;
     let kth = Number.NaN;
     for (let j = 0; j < cnt; j++) {
-      const row = res.keys[2 * (base + j)]!;
+      const row = rows[stride * (base + j)]!;
       if (filter !== undefined && filter[row] === 0) continue;
       const d = res.distances[base + j]!;
       // usearch returns candidates nearest first, so past the k-th only rows tied with it matter
@@ -446,9 +651,41 @@ export class HnswIndex implements VectorIndex {
   }
 }
 
+/** The addon for this index and options, or undefined (disabled, not built, or HNSW_SQ storage). */
+function addonFor(cfg: HnswConfig, opts: HnswOpenOptions): HnswNative | undefined {
+  if (opts.nativeFilter === false) return undefined;
+  if (cfg.quantization !== "f32" && cfg.quantization !== "b1") return undefined;
+  return loadHnswNative();
+}
+
+/**
+ * Opens through the addon; undefined when it refuses the bytes (the binding then tries, and says
+ * Corrupted if it cannot read them either). A row count unlike the trailer's is Corrupted.
+ */
+function openAddon(
+  lib: HnswNative,
+  open: () => NativeHnswHandle,
+  count: number,
+  what: string,
+): AddonIndex | undefined {
+  let handle: NativeHnswHandle;
+  try {
+    handle = open();
+  } catch {
+    return undefined;
+  }
+  const rows = lib.info(handle).rows;
+  if (rows !== count) {
+    lib.close(handle);
+    throw new StrataError("Corrupted", `${what} holds ${rows} vectors, its header says ${count}`);
+  }
+  return { lib, handle };
+}
+
 interface RawResult {
-  /** Low/high 32-bit words of the keys. */
-  readonly keys: Uint32Array;
+  /** Row offsets at `stride` × position (the binding's u64 keys are read as low 32-bit words). */
+  readonly rows: Uint32Array | Int32Array;
+  readonly stride: 1 | 2;
   readonly distances: Float32Array;
   readonly counts: Uint32Array;
   readonly wanted: number;
@@ -465,10 +702,16 @@ function runNative(
   if ("counts" in r) {
     const counts = new Uint32Array(nq);
     for (let i = 0; i < nq; i++) counts[i] = Number(r.counts[i]);
-    return { keys: keysView(r.keys), distances: r.distances, counts, wanted };
+    return { rows: keysView(r.keys), stride: 2, distances: r.distances, counts, wanted };
   }
   // One query: the wrapper sliced the row to its found count.
-  return { keys: keysView(r.keys), distances: r.distances, counts: Uint32Array.of(r.keys.length), wanted };
+  return {
+    rows: keysView(r.keys),
+    stride: 2,
+    distances: r.distances,
+    counts: Uint32Array.of(r.keys.length),
+    wanted,
+  };
 }
 
 function countFound(res: RawResult, i: number, filter: Uint8Array | undefined): number {
@@ -476,7 +719,7 @@ function countFound(res: RawResult, i: number, filter: Uint8Array | undefined): 
   if (filter === undefined) return cnt;
   const base = i * res.wanted;
   let found = 0;
-  for (let j = 0; j < cnt; j++) if (filter[res.keys[2 * (base + j)]!] !== 0) found++;
+  for (let j = 0; j < cnt; j++) if (filter[res.rows[res.stride * (base + j)]!] !== 0) found++;
   return found;
 }
 
@@ -488,7 +731,16 @@ function gatherRows(q: Float32Array, rows: readonly number[], dim: number): Floa
   return out;
 }
 
-/** usearch distance → Milvus score. */
+/** Query rows `rows` of `q` (`width` elements each), copied together. */
+function gatherQueries(q: IndexQueries, rows: readonly number[], width: number): IndexQueries {
+  const out =
+    q instanceof Float32Array ? new Float32Array(rows.length * width) : new Uint8Array(rows.length * width);
+  rows.forEach((r, i) => {
+    out.set(q.subarray(r * width, (r + 1) * width), i * width);
+  });
+  return out;
+}
+
 export function toMilvusScore(metric: MetricType, d: number): number {
   switch (metric) {
     case "IP":

@@ -384,6 +384,8 @@ function fromVerified(
     }
     if (path !== undefined)
       return HnswIndex.open(path, spec, cfg, count, opts.mode ?? "view", info.fileLength, opts.hnsw);
+    const inMemory = HnswIndex.openBytes(payload(), spec, cfg, count, opts.hnsw);
+    if (inMemory !== undefined) return inMemory;
     return withTempDir(opts, (dir) => {
       const p = join(dir, "index.usearch");
       const fd = openSync(p, "w");
@@ -421,8 +423,9 @@ async function readVerifiedTrailer(path: string): Promise<IndexFileInfo> {
 }
 
 /**
- * Verifies index file bytes and builds the index in memory. An HNSW payload goes through a
- * temporary file (usearch loads only by path), which is deleted before this returns.
+ * Verifies index file bytes and builds the index in memory. An HNSW payload is copied into the
+ * hnsw-filter addon when it serves the index, else it goes through a temporary file (the usearch
+ * binding loads only by path), which is deleted before this returns.
  */
 export function loadIndexBytes(bytes: Uint8Array, opts: OpenIndexOptions = {}): VectorIndex {
   const info = verifyIndexBytes(bytes);

@@ -82,8 +82,22 @@ function sameResults(
   for (const f of [undefined, filter]) {
     const x = a.search(q, nq, 7, { ef: 32, nprobe: 4 }, f);
     const y = b.search(q, nq, 7, { ef: 32, nprobe: 4 }, f);
-    assert.deepEqual([...y.offsets], [...x.offsets], ctx);
     assert.deepEqual([...y.scores], [...x.scores], ctx);
+    if (f === undefined) {
+      assert.deepEqual([...y.offsets], [...x.offsets], ctx);
+      continue;
+    }
+    // A filtered search of an opened HNSW file runs in the hnsw-filter addon (a filtered walk, not
+    // the binding's over-fetch), so among rows tied at the k-th score it may meet another one first.
+    for (let i = 0; i < x.offsets.length; i++) {
+      const kth = x.scores[(Math.floor(i / 7) + 1) * 7 - 1];
+      if (y.offsets[i] !== x.offsets[i])
+        assert.equal(
+          x.scores[i],
+          kth,
+          `${ctx} filtered: row ${y.offsets[i]} for ${x.offsets[i]} (not a k-th tie)`,
+        );
+    }
   }
 }
 
