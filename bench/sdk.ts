@@ -3,13 +3,18 @@
 // API on the same data dir in this process, for the SDK/embedded QPS ratio. Prints one JSON line.
 // BENCH_INDEX picks the index: FLAT (default: exact search, the front door's overhead against real
 // work) or a built type (AUTOINDEX = HNSW, HNSW, IVF_FLAT), waited for until every segment is built.
-import { mkdtempSync, rmSync } from "node:fs";
+// Where /proc is readable, the CPU the server process and this process spend per search is
+// reported too (less sensitive to other load on the machine than QPS). BENCH_SERVER_PROF=<dir>
+// writes a V8 CPU profile of the server process there (node --cpu-prof); BENCH_SERVER_NODE_ARGS
+// passes node options to the server process (space-separated, e.g. V8 heap sizes to compare).
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import sdk from "@zilliz/milvus2-sdk-node";
 import { Strata } from "../src/api/embedded.ts";
 import { spawnStrata } from "../test/api/milvus/spawn.ts";
 import { clustered } from "./datasets.ts";
+import { drive, median } from "./drive.ts";
 
 const { MilvusClient, DataType } = sdk;
 const N = Number(process.env.BENCH_N ?? 200_000);
@@ -19,31 +24,39 @@ const DIM = 128;
 const K = 10;
 const BATCH = 1000;
 const INDEX = process.env.BENCH_INDEX ?? "FLAT";
+const SERVER_PROF = process.env.BENCH_SERVER_PROF ?? "";
+const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((s.length * p) / 100))] ?? 0;
+/** CPU ms used so far by process `pid` (user + system, from /proc; undefined where unreadable). */
+function procCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    // Linux reports clock ticks: 100 per second on every common configuration.
+    return Number.isFinite(ticks) ? ticks * 10 : undefined;
+  } catch {
+    return undefined;
+  }
 }
-const median = (xs: number[]) => pct(xs, 50);
 
-/** Runs `total` calls with `concurrency` in flight; returns QPS and per-call latencies (ms). */
-async function drive(total: number, concurrency: number, call: (i: number) => Promise<void>) {
-  const lat: number[] = [];
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= total) return;
-        const s = performance.now();
-        await call(i);
-        lat.push(performance.now() - s);
-      }
-    }),
-  );
-  const secs = (performance.now() - t0) / 1000;
-  return { qps: total / secs, p50: pct(lat, 50), p99: pct(lat, 99) };
+/** `drive`, plus the CPU ms per call spent by the server process (`pid`) and by this one. */
+async function driveCpu(
+  pid: number | undefined,
+  total: number,
+  concurrency: number,
+  call: (i: number) => Promise<void>,
+) {
+  const s0 = procCpuMs(pid);
+  const c0 = process.cpuUsage();
+  const r = await drive(total, concurrency, call);
+  const s1 = procCpuMs(pid);
+  const c = process.cpuUsage(c0);
+  return {
+    ...r,
+    serverCpuMs: s0 === undefined || s1 === undefined ? Number.NaN : (s1 - s0) / total,
+    clientCpuMs: (c.user + c.system) / 1000 / total,
+  };
 }
 
 const data = clustered(N, DIM, NQ, 42);
@@ -55,9 +68,14 @@ const result: Record<string, unknown> = {
   cores: availableParallelism(),
   rounds: ROUNDS,
   index: INDEX,
+  ...(SERVER_NODE_ARGS.length === 0 ? {} : { serverNodeArgs: SERVER_NODE_ARGS.join(" ") }),
 };
 try {
-  const server = await spawnStrata(dir);
+  const server = await spawnStrata(dir, {}, 30_000, [
+    ...SERVER_NODE_ARGS,
+    ...(SERVER_PROF === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${SERVER_PROF}`]),
+  ]);
+  const pid = server.proc.pid;
   const client = new MilvusClient({ address: server.address, logLevel: "error" });
   await client.connectPromise;
   await client.createCollection({
@@ -108,12 +126,12 @@ try {
     client.search({ collection_name: "c", data: query(i), limit: K }).then((r) => {
       if (r.status.error_code !== "Success") throw new Error(r.status.reason);
     });
-  const s1: ReturnType<typeof drive> extends Promise<infer T> ? T[] : never = [];
+  const s1: ReturnType<typeof driveCpu> extends Promise<infer T> ? T[] : never = [];
   const s16: typeof s1 = [];
   await drive(50, 4, sdkSearch); // warm-up
   for (let r = 0; r < ROUNDS; r++) {
-    s1.push(await drive(NQ / 2, 1, sdkSearch));
-    s16.push(await drive(NQ, 16, sdkSearch));
+    s1.push(await driveCpu(pid, NQ / 2, 1, sdkSearch));
+    s16.push(await driveCpu(pid, NQ, 16, sdkSearch));
   }
   const star = await drive(NQ / 2, 16, sdkSearchStar);
   await client.closeConnection();
@@ -128,20 +146,35 @@ try {
   const e16: typeof s1 = [];
   await drive(50, 4, embSearch);
   for (let r = 0; r < ROUNDS; r++) {
-    e1.push(await drive(NQ / 2, 1, embSearch));
-    e16.push(await drive(NQ, 16, embSearch));
+    e1.push(await driveCpu(undefined, NQ / 2, 1, embSearch));
+    e16.push(await driveCpu(undefined, NQ, 16, embSearch));
   }
   await db.close();
-  const m = (xs: typeof s1, k: "qps" | "p50" | "p99") => Math.round(median(xs.map((x) => x[k])) * 100) / 100;
+  const m = (xs: typeof s1, k: "qps" | "p50" | "p99" | "serverCpuMs" | "clientCpuMs") =>
+    Math.round(median(xs.map((x) => x[k])) * 100) / 100;
+  const cpu = (xs: typeof s1) => ({
+    serverCpuMsPerSearch: m(xs, "serverCpuMs"),
+    clientCpuMsPerSearch: m(xs, "clientCpuMs"),
+  });
   Object.assign(result, {
-    sdkSearchC1: { qps: m(s1, "qps"), p50Ms: m(s1, "p50"), p99Ms: m(s1, "p99") },
-    sdkSearchC16: { qps: m(s16, "qps"), p50Ms: m(s16, "p50"), p99Ms: m(s16, "p99") },
+    sdkSearchC1: { qps: m(s1, "qps"), p50Ms: m(s1, "p50"), p99Ms: m(s1, "p99"), ...cpu(s1) },
+    sdkSearchC16: { qps: m(s16, "qps"), p50Ms: m(s16, "p50"), p99Ms: m(s16, "p99"), ...cpu(s16) },
     sdkSearchC16DefaultOutputStar: {
       qps: Math.round(star.qps * 100) / 100,
       p50Ms: Math.round(star.p50 * 100) / 100,
     },
-    embeddedSearchC1: { qps: m(e1, "qps"), p50Ms: m(e1, "p50"), p99Ms: m(e1, "p99") },
-    embeddedSearchC16: { qps: m(e16, "qps"), p50Ms: m(e16, "p50"), p99Ms: m(e16, "p99") },
+    embeddedSearchC1: {
+      qps: m(e1, "qps"),
+      p50Ms: m(e1, "p50"),
+      p99Ms: m(e1, "p99"),
+      cpuMsPerSearch: m(e1, "clientCpuMs"),
+    },
+    embeddedSearchC16: {
+      qps: m(e16, "qps"),
+      p50Ms: m(e16, "p50"),
+      p99Ms: m(e16, "p99"),
+      cpuMsPerSearch: m(e16, "clientCpuMs"),
+    },
     ratioSdkToEmbeddedC16: Math.round((m(s16, "qps") / m(e16, "qps")) * 100) / 100,
     ratioSdkToEmbeddedC1: Math.round((m(s1, "qps") / m(e1, "qps")) * 100) / 100,
   });

@@ -37,6 +37,12 @@ export interface ReadDeps {
 
 const COUNT = "count(*)";
 const BOUNDED_STALENESS_MS = 5000;
+/**
+ * How long a Bounded read may stand a timestamp allocated by an earlier read in for "now" (moved
+ * forward by its age): far inside the 5 s staleness bound, and it saves a timestamp-oracle round
+ * trip per read under load (an RPC when rootcoord is remote).
+ */
+const BOUNDED_TS_REUSE_MS = 100;
 
 function bad(msg: string): never {
   throw new StrataError("ParameterInvalid", msg);
@@ -142,15 +148,39 @@ export class ReadPath {
     return requested(states, partitions).every((s) => s === PartitionState.IN_MEMORY) ? "Loaded" : "Loading";
   }
 
+  /** The latest timestamp this path allocated, and when (monotonic ms). */
+  #recent: { ts: Timestamp; at: number } | undefined;
+  /** An allocation under way: concurrent Bounded reads share it. */
+  #allocating: Promise<Timestamp> | undefined;
+
+  async #allocTs(): Promise<Timestamp> {
+    const ts = await this.#d.rootcoord.allocTimestamp();
+    // Aged from its arrival: a reuse never asks for data newer than a fresh allocation would
+    // (so never waits longer); it may be older by the allocation's latency.
+    if (this.#recent === undefined || ts > this.#recent.ts) this.#recent = { ts, at: performance.now() };
+    return ts;
+  }
+
+  /** Now − 5 s, from a timestamp allocated at most BOUNDED_TS_REUSE_MS ago when there is one. */
+  async #boundedTs(): Promise<Timestamp> {
+    const r = this.#recent;
+    if (r !== undefined) {
+      const age = Math.floor(performance.now() - r.at);
+      if (age < BOUNDED_TS_REUSE_MS) return subtractMs(r.ts, BOUNDED_STALENESS_MS - age);
+    }
+    this.#allocating ??= this.#allocTs().finally(() => {
+      this.#allocating = undefined;
+    });
+    return subtractMs(await this.#allocating, BOUNDED_STALENESS_MS);
+  }
+
   async #guarantee(level: ConsistencyLevel): Promise<{ guaranteeTs: Timestamp; strong: boolean }> {
     switch (level) {
       case "Strong":
-        return { guaranteeTs: await this.#d.rootcoord.allocTimestamp(), strong: true };
+        // Strong reads always take a fresh timestamp: they must see every write acknowledged before.
+        return { guaranteeTs: await this.#allocTs(), strong: true };
       case "Bounded":
-        return {
-          guaranteeTs: subtractMs(await this.#d.rootcoord.allocTimestamp(), BOUNDED_STALENESS_MS),
-          strong: false,
-        };
+        return { guaranteeTs: await this.#boundedTs(), strong: false };
       case "Session":
         return { guaranteeTs: this.#d.lastWriteTs(), strong: false };
       case "Eventually":

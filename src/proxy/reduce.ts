@@ -16,6 +16,10 @@ export function reduceHits(
   offset: number,
   limit: number,
 ): { pks: (bigint | string)[]; scores: number[]; fields: FieldColumn[] } {
+  if (lists.length === 1) {
+    const one = reduceOne(lists[0] as Hits, metric, offset, limit);
+    if (one !== undefined) return one;
+  }
   const merged = mergeTopK(lists, offset + limit, metric);
   const larger = largerIsBetter(metric);
   const where = new Map<bigint | string, { list: number; row: number; score: number }>();
@@ -39,6 +43,48 @@ export function reduceHits(
     return { fieldId, column: concatRows(page.map((p) => ({ col: cols[p.list] as Column, row: p.row }))) };
   });
   return { pks, scores: page.map((p) => p.score), fields };
+}
+
+/**
+ * The single-node case (standalone, or one query node): the list is already best first, so the
+ * merge reduces to skipping padding and repeated keys, and each field's page rows are gathered
+ * at once rather than one row at a time. Same result as the general path; undefined for a list
+ * the general path must judge (out of order or malformed: `mergeTopK` reports it).
+ */
+function reduceOne(
+  h: Hits,
+  metric: MetricType,
+  offset: number,
+  limit: number,
+): { pks: (bigint | string)[]; scores: number[]; fields: FieldColumn[] } | undefined {
+  if (!(h.scores instanceof Float32Array) || h.scores.length !== h.pks.length) return undefined;
+  const larger = largerIsBetter(metric);
+  const want = offset + limit;
+  const keys: (bigint | string)[] = [];
+  const rows: number[] = [];
+  const scores: number[] = [];
+  // Short pages look keys up in the page itself: no set to build for a top 10.
+  const seen = want > 64 ? new Set<bigint | string>() : undefined;
+  let prev = Number.NaN;
+  for (let row = 0; row < h.scores.length; row++) {
+    const score = h.scores[row] as number;
+    if (Number.isNaN(score)) continue;
+    if (!Number.isNaN(prev) && (larger ? score > prev : score < prev)) return undefined;
+    prev = score;
+    if (keys.length >= want) continue;
+    const pk = h.pks[row] as bigint | string;
+    if (seen === undefined ? keys.includes(pk) : seen.has(pk)) continue;
+    seen?.add(pk);
+    keys.push(pk);
+    rows.push(row);
+    scores.push(score);
+  }
+  const page = Uint32Array.from(rows.slice(offset));
+  return {
+    pks: keys.slice(offset),
+    scores: scores.slice(offset),
+    fields: h.fields.map((f) => ({ fieldId: f.fieldId, column: gather(f.column, page) })),
+  };
 }
 
 /** Rows picked from several same-typed columns, as one column. */

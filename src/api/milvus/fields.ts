@@ -1,4 +1,3 @@
-import { Buffer } from "node:buffer";
 import type { SparseRow } from "../../common/column.ts";
 import { StrataError } from "../../common/errors.ts";
 import { type CollectionSchema, DYNAMIC_FIELD_NAME, type FieldSchema } from "../../common/schema.ts";
@@ -6,7 +5,8 @@ import { DataType, dataTypeName } from "../../common/types.ts";
 import type { FieldValues } from "../../proxy/index.ts";
 
 /**
- * `schema.FieldData` ⇄ Strata columns. Wire objects are what grpc-js hands us with proto-loader's
+ * `schema.FieldData` → Strata columns (insert and upsert; results go out through
+ * `field-output.ts`). Wire objects are what grpc-js hands us with proto-loader's
  * `{longs: String, enums: String, defaults: true, oneofs: true}`: int64 as decimal strings, enums
  * as names, bytes as Buffers.
  */
@@ -85,18 +85,6 @@ export function decodeSparse(bytes: Uint8Array, what: string): SparseRow {
     values[k] = view.getFloat32(k * 8 + 4, true);
   }
   return { indices, values };
-}
-
-function encodeSparse(row: Readonly<Record<number, number>>): Buffer {
-  const keys = Object.keys(row)
-    .map(Number)
-    .sort((a, b) => a - b);
-  const out = Buffer.alloc(keys.length * 8);
-  keys.forEach((k, i) => {
-    out.writeUInt32LE(k, i * 8);
-    out.writeFloatLE(row[k] as number, i * 8 + 4);
-  });
-  return out;
 }
 
 /** Copies bytes into an aligned buffer and views them as little-endian 16-bit patterns. */
@@ -217,87 +205,4 @@ export function columnsFromWire(
     }
   }
   return out;
-}
-
-function scalarsOf(type: DataType, values: readonly unknown[]): WireScalarField {
-  switch (type) {
-    case DataType.Bool:
-      return { bool_data: { data: values as boolean[] } };
-    case DataType.Int8:
-    case DataType.Int16:
-    case DataType.Int32:
-      return { int_data: { data: values as number[] } };
-    case DataType.Int64:
-      return { long_data: { data: values.map((v) => String(v)) } };
-    case DataType.Float:
-      return { float_data: { data: values as number[] } };
-    case DataType.Double:
-      return { double_data: { data: values as number[] } };
-    case DataType.VarChar:
-    case DataType.String:
-      return { string_data: { data: values as string[] } };
-    case DataType.JSON:
-      return { json_data: { data: values.map((v) => Buffer.from(JSON.stringify(v ?? {}))) } };
-    default:
-      return bad(`cannot return ${typeName(type)} values`);
-  }
-}
-
-/** One output column (values as the proxy returns them: Int64 bigint, JSON parsed, vectors as arrays). */
-export function fieldDataToWire(
-  f: FieldSchema,
-  values: readonly unknown[],
-): WireFieldData & Record<string, unknown> {
-  const base = {
-    type: typeName(f.dataType),
-    field_name: f.name,
-    field_id: String(f.fieldId),
-    is_dynamic: f.isDynamic,
-    valid_data: [],
-  };
-  switch (f.dataType) {
-    case DataType.FloatVector: {
-      const flat = new Array<number>(values.length * (f.dim ?? 0));
-      let k = 0;
-      for (const v of values) for (const x of v as number[]) flat[k++] = x;
-      return { ...base, vectors: { dim: String(f.dim), float_vector: { data: flat } } };
-    }
-    case DataType.BinaryVector:
-      return {
-        ...base,
-        vectors: { dim: String(f.dim), binary_vector: Buffer.from(values.flatMap((v) => v as number[])) },
-      };
-    case DataType.Float16Vector:
-    case DataType.BFloat16Vector: {
-      const u = Uint16Array.from(values.flatMap((v) => v as number[]));
-      const bytes = Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-      return {
-        ...base,
-        vectors: {
-          dim: String(f.dim),
-          ...(f.dataType === DataType.Float16Vector ? { float16_vector: bytes } : { bfloat16_vector: bytes }),
-        },
-      };
-    }
-    case DataType.SparseFloatVector: {
-      let dim = 0;
-      const contents = values.map((v) => {
-        const r = v as Readonly<Record<number, number>>;
-        for (const k of Object.keys(r)) dim = Math.max(dim, Number(k) + 1);
-        return encodeSparse(r);
-      });
-      return { ...base, vectors: { dim: String(dim), sparse_float_vector: { contents, dim: String(dim) } } };
-    }
-    case DataType.Array: {
-      const el = f.elementType as DataType;
-      return {
-        ...base,
-        scalars: {
-          array_data: { data: values.map((v) => scalarsOf(el, v as unknown[])), element_type: typeName(el) },
-        },
-      };
-    }
-    default:
-      return { ...base, scalars: scalarsOf(f.dataType, values) };
-  }
 }

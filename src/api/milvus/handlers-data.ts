@@ -1,20 +1,14 @@
 import type { SparseRow } from "../../common/column.ts";
 import { StrataError } from "../../common/errors.ts";
-import { DYNAMIC_FIELD_NAME, type FieldSchema, primaryField } from "../../common/schema.ts";
+import { type FieldSchema, primaryField } from "../../common/schema.ts";
 import { DataType } from "../../common/types.ts";
 import { decodeBFloat16, decodeFloat16 } from "../../index/decode.ts";
 import { isMetricType } from "../../index/metric.ts";
-import {
-  annsFieldOf,
-  type MutationResult,
-  type QueryRow,
-  type SearchHit,
-  type SearchRequest,
-} from "../../proxy/index.ts";
-import type { CollectionInfo } from "../../rootcoord/types.ts";
+import { annsFieldOf, type MutationResult, type QueryRow, type SearchRequest } from "../../proxy/index.ts";
 import type { FrontDoorHooks } from "../hooks.ts";
 import type { Handlers, MilvusContext } from "./context.ts";
-import { columnsFromWire, decodeSparse, fieldDataToWire, type WireFieldData } from "./fields.ts";
+import { countColumn, outputColumns, searchResultsOut } from "./field-output.ts";
+import { columnsFromWire, decodeSparse, type WireFieldData } from "./fields.ts";
 import { indexSearchParams } from "./search-params.ts";
 import { consistency, int64List, kvs, name, num, partitions, str, strs, type WireRequest } from "./wire.ts";
 
@@ -118,49 +112,10 @@ function positiveInt(v: string | undefined, what: string, fallback: number): num
   return n;
 }
 
-/** Columns for the requested fields (and the pk when `withPk`), in schema order. */
-function outputColumns(
-  info: CollectionInfo,
-  requested: readonly string[],
-  rows: readonly Readonly<Record<string, unknown>>[],
-  withPk: boolean,
-): { fields: WireFieldData[]; names: string[] } {
-  const all = requested.includes("*");
-  const pk = primaryField(info.schema);
-  const dynamic = info.schema.fields.find((f) => f.isDynamic);
-  const dynamicKeys = requested.filter((n) => n !== "*" && !info.schema.fields.some((f) => f.name === n));
-  const fields: WireFieldData[] = [];
-  const names: string[] = [];
-  for (const f of info.schema.fields) {
-    if (f.isDynamic) {
-      if (
-        dynamic === undefined ||
-        (!all && dynamicKeys.length === 0 && !requested.includes(DYNAMIC_FIELD_NAME))
-      )
-        continue;
-      const values = rows.map((r) => {
-        const meta = (r[f.name] ?? {}) as Record<string, unknown>;
-        if (all || requested.includes(DYNAMIC_FIELD_NAME)) return meta;
-        return Object.fromEntries(dynamicKeys.filter((k) => k in meta).map((k) => [k, meta[k]]));
-      });
-      fields.push(fieldDataToWire(f, values));
-      names.push(...(all || requested.includes(DYNAMIC_FIELD_NAME) ? [DYNAMIC_FIELD_NAME] : dynamicKeys));
-      continue;
-    }
-    const wanted = all || requested.includes(f.name) || (withPk && f.fieldId === pk.fieldId);
-    if (!wanted) continue;
-    fields.push(
-      fieldDataToWire(
-        f,
-        rows.map((r) => r[f.name]),
-      ),
-    );
-    names.push(f.name);
-  }
-  return { fields, names };
-}
-
-/** Insert, upsert, delete, flush, search and query. */
+/**
+ * Insert, upsert, delete, flush, search and query. Search and Query answer with encode-ready
+ * objects (`field-output.ts`): their replies skip proto-loader's conversion (`DIRECT_REPLIES`).
+ */
 export function dataHandlers(ctx: MilvusContext, hooks: FrontDoorHooks): Handlers {
   const { proxy } = ctx;
   const write = async (req: WireRequest, kind: "insert" | "upsert") => {
@@ -263,7 +218,7 @@ export function dataHandlers(ctx: MilvusContext, hooks: FrontDoorHooks): Handler
         ...(parts === undefined ? {} : { partitionNames: parts }),
         ...(Object.keys(params).length === 0 ? {} : { params }),
       });
-      return { collection_name: collection, results: searchResults(info, hits, requested, limit) };
+      return { collection_name: collection, results: searchResultsOut(info, hits, requested, limit) };
     },
 
     async Query(req) {
@@ -292,15 +247,7 @@ export function dataHandlers(ctx: MilvusContext, hooks: FrontDoorHooks): Handler
           collection_name: collection,
           output_fields: [COUNT],
           primary_field_name: primaryField(info.schema).name,
-          fields_data: [
-            {
-              type: "Int64",
-              field_name: COUNT,
-              field_id: "0",
-              is_dynamic: false,
-              scalars: { long_data: { data: [String(n)] } },
-            },
-          ],
+          fields_data: [countColumn(COUNT, n)],
         };
       }
       const pk = primaryField(info.schema);
@@ -311,7 +258,7 @@ export function dataHandlers(ctx: MilvusContext, hooks: FrontDoorHooks): Handler
         offset,
         ...(limitRaw === undefined || limitRaw === "" ? {} : { limit: positiveInt(limitRaw, "limit", 0) }),
       });
-      const out = outputColumns(info, names, rows, true);
+      const out = outputColumns(info, names, rows, true, (r, f) => r[f.name]);
       return {
         collection_name: collection,
         output_fields: out.names,
@@ -319,31 +266,5 @@ export function dataHandlers(ctx: MilvusContext, hooks: FrontDoorHooks): Handler
         fields_data: out.fields,
       };
     },
-  };
-}
-
-function searchResults(
-  info: CollectionInfo,
-  hits: readonly (readonly SearchHit[])[],
-  requested: readonly string[],
-  limit: number,
-): Record<string, unknown> {
-  const pk = primaryField(info.schema);
-  const flat: SearchHit[] = hits.flat();
-  const rows = flat.map((h) => ({ ...h.fields, [pk.name]: h.id }));
-  // The pk column always travels: SDKs since 2.5 read a hit's id from `fields_data` only.
-  const out = outputColumns(info, requested, rows, true);
-  const isInt = pk.dataType === DataType.Int64;
-  return {
-    num_queries: String(hits.length),
-    top_k: String(limit),
-    topks: hits.map((h) => String(h.length)),
-    scores: flat.map((h) => h.score),
-    ids: isInt
-      ? { int_id: { data: flat.map((h) => String(h.id)) } }
-      : { str_id: { data: flat.map((h) => String(h.id)) } },
-    fields_data: out.fields,
-    output_fields: out.names,
-    primary_field_name: pk.name,
   };
 }

@@ -1,7 +1,8 @@
 import { createRequire } from "node:module";
-import type { ServiceDefinition } from "@grpc/grpc-js";
+import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
 import { fromJSON } from "@grpc/proto-loader";
 import protobuf from "protobufjs";
+import { DataType } from "../../common/types.ts";
 
 /**
  * The Milvus protocol definitions, taken at run time from the pinned official Node SDK (its
@@ -11,12 +12,24 @@ import protobuf from "protobufjs";
  * process may run many servers.
  */
 export interface MilvusProto {
+  /**
+   * `milvus.proto.milvus.MilvusService`. The hot RPCs skip proto-loader's plain-object copies:
+   * Search requests are decoded straight into the fields its handler reads, and the responses of
+   * the RPCs in `DIRECT_REPLIES` are encoded by protobufjs straight from encode-ready objects
+   * (enums as numbers, typed arrays allowed; see `field-output.ts`), without a `fromObject` pass.
+   */
   readonly milvusService: ServiceDefinition;
   /** Serialized `schema.CollectionSchema` (CreateCollectionRequest.schema) → plain object. */
   decodeSchema(bytes: Uint8Array): WireCollectionSchema;
-  /** Serialized `common.PlaceholderGroup` (SearchRequest.placeholder_group) → plain object. */
+  /** Serialized `common.PlaceholderGroup` (SearchRequest.placeholder_group), values as byte views. */
   decodePlaceholders(bytes: Uint8Array): WirePlaceholderGroup;
 }
+
+/** RPCs whose handlers return encode-ready responses, with their response message types. */
+export const DIRECT_REPLIES: Readonly<Record<string, string>> = {
+  Search: "milvus.proto.milvus.SearchResults",
+  Query: "milvus.proto.milvus.QueryResults",
+};
 
 export interface WireKeyValue {
   readonly key: string;
@@ -80,22 +93,83 @@ function loadDescriptorJson(): RootJson {
   return json;
 }
 
+/**
+ * A SearchRequest as the Search handler reads it. Only these fields are taken from the decoded
+ * message: proto-loader's `toObject` with defaults would copy all of its two dozen fields.
+ */
+function searchRequestReader(root: protobuf.Root): (bytes: Buffer) => Record<string, unknown> {
+  const type = root.lookupType("milvus.proto.milvus.SearchRequest");
+  const levels = root.lookupEnum("milvus.proto.common.ConsistencyLevel").valuesById;
+  return (bytes) => {
+    const m = type.decode(bytes) as unknown as Record<string, unknown>;
+    const level = m.consistency_level;
+    return {
+      db_name: m.db_name,
+      collection_name: m.collection_name,
+      partition_names: m.partition_names,
+      dsl: m.dsl,
+      placeholder_group: m.placeholder_group,
+      search_input: m.search_input,
+      output_fields: m.output_fields,
+      search_params: m.search_params,
+      consistency_level: typeof level === "number" ? (levels[level] ?? String(level)) : level,
+      use_default_consistency: m.use_default_consistency,
+      search_by_primary_keys: m.search_by_primary_keys,
+      sub_reqs: m.sub_reqs,
+      expr_template_values: m.expr_template_values,
+    };
+  };
+}
+
+/** Strata's data type codes are Milvus' own; checked once so a protocol change cannot slip by. */
+function checkDataTypes(root: protobuf.Root): void {
+  const values = root.lookupEnum("milvus.proto.schema.DataType").values;
+  for (const [name, code] of Object.entries(DataType)) {
+    if (values[name] !== code) {
+      throw new Error(
+        `the Milvus protocol's DataType.${name} is ${String(values[name])}, Strata uses ${code}`,
+      );
+    }
+  }
+}
+
 export function loadMilvusProto(): MilvusProto {
   const json = loadDescriptorJson();
   const def = fromJSON(json as Parameters<typeof fromJSON>[0], OBJECT_OPTIONS);
-  const svc = def["milvus.proto.milvus.MilvusService"];
+  const svc = def["milvus.proto.milvus.MilvusService"] as unknown as ServiceDefinition | undefined;
   if (svc === undefined) throw new Error("MilvusService is missing from the SDK's protocol descriptors");
   const root = protobuf.Root.fromJSON(json as protobuf.INamespace);
+  checkDataTypes(root);
   const schemaType = root.lookupType("milvus.proto.schema.CollectionSchema");
   const placeholderType = root.lookupType("milvus.proto.common.PlaceholderGroup");
+  const placeholderTypes = root.lookupEnum("milvus.proto.common.PlaceholderType").valuesById;
+  const service: Record<string, MethodDefinition<unknown, unknown>> = { ...svc };
+  for (const [method, reply] of Object.entries(DIRECT_REPLIES)) {
+    const m = service[method];
+    if (m === undefined)
+      throw new Error(`MilvusService.${method} is missing from the SDK's protocol descriptors`);
+    const type = root.lookupType(reply);
+    service[method] = {
+      ...m,
+      responseSerialize: (value: unknown) => type.encode(value as protobuf.Message).finish() as Buffer,
+      ...(method === "Search" ? { requestDeserialize: searchRequestReader(root) } : {}),
+    };
+  }
   return {
-    milvusService: svc as unknown as ServiceDefinition,
+    milvusService: service as ServiceDefinition,
     decodeSchema: (bytes) =>
       schemaType.toObject(schemaType.decode(bytes), OBJECT_OPTIONS) as unknown as WireCollectionSchema,
-    decodePlaceholders: (bytes) =>
-      placeholderType.toObject(placeholderType.decode(bytes), {
-        ...OBJECT_OPTIONS,
-        bytes: Uint8Array,
-      } as protobuf.IConversionOptions) as unknown as WirePlaceholderGroup,
+    decodePlaceholders: (bytes) => {
+      const m = placeholderType.decode(bytes) as unknown as {
+        placeholders: { tag: string; type: number; values: Uint8Array[] }[];
+      };
+      return {
+        placeholders: m.placeholders.map((p) => ({
+          tag: p.tag,
+          type: placeholderTypes[p.type] ?? String(p.type),
+          values: p.values,
+        })),
+      };
+    },
   };
 }

@@ -28,18 +28,30 @@ export interface SpawnedStrata {
 
 /**
  * Spawns `strata serve` on free ports in `dataDir` and resolves once `/readyz` answers 200.
- * `env` is added to the child's environment (e.g. `STRATA_AUTH__ENABLED`).
+ * `env` is added to the child's environment (e.g. `STRATA_AUTH__ENABLED`); `nodeArgs` go to the
+ * child's node before the script (e.g. `--cpu-prof` for benchmarks).
  */
 export async function spawnStrata(
   dataDir: string,
   env: Readonly<Record<string, string>> = {},
   timeoutMs = 30_000,
+  nodeArgs: readonly string[] = [],
 ): Promise<SpawnedStrata> {
   const port = await freePort();
   const metricsPort = await freePort();
   const proc = spawn(
     process.execPath,
-    [bin, "serve", "--data-dir", dataDir, "--port", String(port), "--metrics-port", String(metricsPort)],
+    [
+      ...nodeArgs,
+      bin,
+      "serve",
+      "--data-dir",
+      dataDir,
+      "--port",
+      String(port),
+      "--metrics-port",
+      String(metricsPort),
+    ],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, STRATA_LOG__LEVEL: "warn", ...env } },
   );
   let out = "";

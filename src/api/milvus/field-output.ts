@@ -1,0 +1,222 @@
+import { Buffer } from "node:buffer";
+import { StrataError } from "../../common/errors.ts";
+import { DYNAMIC_FIELD_NAME, type FieldSchema, primaryField } from "../../common/schema.ts";
+import { DataType, dataTypeName } from "../../common/types.ts";
+import type { SearchHit } from "../../proxy/index.ts";
+import type { CollectionInfo } from "../../rootcoord/types.ts";
+
+/**
+ * Search and Query results as protobufjs encodes them directly (see `DIRECT_REPLIES`): field
+ * names as in the protocol, enums as their numbers (Strata's DataType codes are Milvus'), int64
+ * as a number or, beyond 2^53, as `{ low, high }`, repeated numbers as plain or typed arrays,
+ * bytes as Uint8Arrays. No `fromObject` pass checks these shapes, so they are built here only.
+ */
+export type Encodable = Record<string, unknown>;
+
+/** An int64 as protobufjs' writer takes it, exact over the whole range. */
+export type WireInt64 = number | { readonly low: number; readonly high: number };
+
+export function int64Out(v: unknown): WireInt64 {
+  if (typeof v === "number" && Number.isSafeInteger(v)) return v;
+  const b = typeof v === "bigint" ? v : BigInt(v as string | number);
+  if (b >= -9007199254740991n && b <= 9007199254740991n) return Number(b);
+  return { low: Number(BigInt.asIntN(32, b)), high: Number(BigInt.asIntN(32, b >> 32n)) };
+}
+
+function bad(msg: string): never {
+  throw new StrataError("ParameterInvalid", msg);
+}
+
+/** Sparse rows on the wire: little-endian (uint32 index, float32 value) pairs, indices ascending. */
+function encodeSparse(row: Readonly<Record<number, number>>): Buffer {
+  const keys = Object.keys(row)
+    .map(Number)
+    .sort((a, b) => a - b);
+  const out = Buffer.alloc(keys.length * 8);
+  keys.forEach((k, i) => {
+    out.writeUInt32LE(k, i * 8);
+    out.writeFloatLE(row[k] as number, i * 8 + 4);
+  });
+  return out;
+}
+
+function scalarsOf(type: DataType, values: readonly unknown[]): Encodable {
+  switch (type) {
+    case DataType.Bool:
+      return { bool_data: { data: values } };
+    case DataType.Int8:
+    case DataType.Int16:
+    case DataType.Int32:
+      return { int_data: { data: values } };
+    case DataType.Int64:
+      return { long_data: { data: values.map(int64Out) } };
+    case DataType.Float:
+      return { float_data: { data: values } };
+    case DataType.Double:
+      return { double_data: { data: values } };
+    case DataType.VarChar:
+    case DataType.String:
+      return { string_data: { data: values } };
+    case DataType.JSON:
+      return { json_data: { data: values.map((v) => Buffer.from(JSON.stringify(v ?? {}))) } };
+    default:
+      return bad(`cannot return ${dataTypeName(type) ?? String(type)} values`);
+  }
+}
+
+/** Row vectors (arrays of numbers) flattened into one typed array of `width` entries per row. */
+function flatten<T extends Float32Array | Uint8Array | Uint16Array>(
+  values: readonly unknown[],
+  width: number,
+  make: (n: number) => T,
+): T {
+  const out = make(values.length * width);
+  for (let i = 0; i < values.length; i++) out.set(values[i] as ArrayLike<number>, i * width);
+  return out;
+}
+
+function bytesOf(u: Uint16Array): Uint8Array {
+  return new Uint8Array(u.buffer, u.byteOffset, u.byteLength);
+}
+
+/**
+ * One output column as `schema.FieldData`, from values as the proxy returns them (Int64 as
+ * bigint, JSON parsed, vectors as arrays of numbers, sparse rows as index → value records).
+ */
+export function fieldDataOut(f: FieldSchema, values: readonly unknown[]): Encodable {
+  const base = { type: f.dataType, field_name: f.name, field_id: f.fieldId, is_dynamic: f.isDynamic };
+  const dim = f.dim ?? 0;
+  switch (f.dataType) {
+    case DataType.FloatVector:
+      return {
+        ...base,
+        vectors: { dim, float_vector: { data: flatten(values, dim, (n) => new Float32Array(n)) } },
+      };
+    case DataType.BinaryVector:
+      return { ...base, vectors: { dim, binary_vector: flatten(values, dim / 8, (n) => new Uint8Array(n)) } };
+    case DataType.Float16Vector:
+      return {
+        ...base,
+        vectors: { dim, float16_vector: bytesOf(flatten(values, dim, (n) => new Uint16Array(n))) },
+      };
+    case DataType.BFloat16Vector:
+      return {
+        ...base,
+        vectors: { dim, bfloat16_vector: bytesOf(flatten(values, dim, (n) => new Uint16Array(n))) },
+      };
+    case DataType.SparseFloatVector: {
+      let sparseDim = 0;
+      const contents = values.map((v) => {
+        const r = v as Readonly<Record<number, number>>;
+        for (const k of Object.keys(r)) sparseDim = Math.max(sparseDim, Number(k) + 1);
+        return encodeSparse(r);
+      });
+      return { ...base, vectors: { dim: sparseDim, sparse_float_vector: { contents, dim: sparseDim } } };
+    }
+    case DataType.Array: {
+      const el = f.elementType as DataType;
+      return {
+        ...base,
+        scalars: {
+          array_data: { data: values.map((v) => scalarsOf(el, v as unknown[])), element_type: el },
+        },
+      };
+    }
+    default:
+      return { ...base, scalars: scalarsOf(f.dataType, values) };
+  }
+}
+
+/** The column of a single Int64 value, as Milvus answers `count(*)`. */
+export function countColumn(name: string, n: number): Encodable {
+  return {
+    type: DataType.Int64,
+    field_name: name,
+    field_id: 0,
+    is_dynamic: false,
+    scalars: { long_data: { data: [n] } },
+  };
+}
+
+/**
+ * Columns for the requested fields (and the pk when `withPk`), in schema order. `value(row, f)`
+ * reads one field of one result row. A name outside the schema is a key of the dynamic field.
+ */
+export function outputColumns<R>(
+  info: CollectionInfo,
+  requested: readonly string[],
+  rows: readonly R[],
+  withPk: boolean,
+  value: (row: R, f: FieldSchema) => unknown,
+): { fields: Encodable[]; names: string[] } {
+  const all = requested.includes("*");
+  const pk = primaryField(info.schema);
+  const dynamicKeys = requested.filter((n) => n !== "*" && !info.schema.fields.some((f) => f.name === n));
+  const wholeMeta = all || requested.includes(DYNAMIC_FIELD_NAME);
+  const fields: Encodable[] = [];
+  const names: string[] = [];
+  for (const f of info.schema.fields) {
+    if (f.isDynamic) {
+      if (!wholeMeta && dynamicKeys.length === 0) continue;
+      const values = rows.map((r) => {
+        const meta = (value(r, f) ?? {}) as Record<string, unknown>;
+        if (wholeMeta) return meta;
+        return Object.fromEntries(dynamicKeys.filter((k) => k in meta).map((k) => [k, meta[k]]));
+      });
+      fields.push(fieldDataOut(f, values));
+      names.push(...(wholeMeta ? [DYNAMIC_FIELD_NAME] : dynamicKeys));
+      continue;
+    }
+    const wanted = all || requested.includes(f.name) || (withPk && f.fieldId === pk.fieldId);
+    if (!wanted) continue;
+    fields.push(
+      fieldDataOut(
+        f,
+        rows.map((r) => value(r, f)),
+      ),
+    );
+    names.push(f.name);
+  }
+  return { fields, names };
+}
+
+/** `schema.SearchResultData` for the proxy's hits (one list per query). */
+export function searchResultsOut(
+  info: CollectionInfo,
+  hits: readonly (readonly SearchHit[])[],
+  requested: readonly string[],
+  limit: number,
+): Encodable {
+  const pk = primaryField(info.schema);
+  let total = 0;
+  for (const h of hits) total += h.length;
+  const flat: SearchHit[] = new Array(total);
+  const scores = new Float32Array(total);
+  const topks: number[] = new Array(hits.length);
+  let at = 0;
+  hits.forEach((list, q) => {
+    topks[q] = list.length;
+    for (const h of list) {
+      scores[at] = h.score;
+      flat[at++] = h;
+    }
+  });
+  // The pk column always travels: SDKs since 2.5 read a hit's id from `fields_data` only.
+  const out = outputColumns(info, requested, flat, true, (h, f) =>
+    f.fieldId === pk.fieldId ? h.id : h.fields[f.name],
+  );
+  const ids =
+    pk.dataType === DataType.Int64
+      ? { int_id: { data: flat.map((h) => int64Out(h.id)) } }
+      : { str_id: { data: flat.map((h) => String(h.id)) } };
+  return {
+    num_queries: hits.length,
+    top_k: limit,
+    topks,
+    scores,
+    ids,
+    fields_data: out.fields,
+    output_fields: out.names,
+    primary_field_name: pk.name,
+  };
+}
