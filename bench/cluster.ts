@@ -13,7 +13,7 @@ import { spawnStrata } from "../test/api/milvus/spawn.ts";
 import { startOwnEngines } from "../test/cluster/engines.ts";
 import { startCluster } from "../test/cluster/harness.ts";
 import { clustered } from "./datasets.ts";
-import { type DriveResult, drive, median } from "./drive.ts";
+import { type DriveResult, drive, median, sdkInsertAll } from "./drive.ts";
 
 const { MilvusClient, DataType } = sdk;
 type Client = InstanceType<typeof MilvusClient>;
@@ -49,15 +49,7 @@ async function workload(client: Client): Promise<Figures> {
       ],
     }),
   );
-  const t0 = performance.now();
-  for (let from = 0; from < N; from += BATCH) {
-    const rows = Array.from({ length: Math.min(BATCH, N - from) }, (_, k) => ({
-      id: from + k,
-      v: Array.from(data.base.subarray((from + k) * DIM, (from + k + 1) * DIM)),
-    }));
-    ok((await client.insert({ collection_name: "c", data: rows })).status);
-  }
-  const insertRowsPerSec = Math.round(N / ((performance.now() - t0) / 1000));
+  const insertRowsPerSec = await sdkInsertAll(client, "c", data.base, N, DIM, BATCH);
   await client.flushSync({ collection_names: ["c"] });
   ok(
     await client.createIndex({ collection_name: "c", field_name: "v", index_type: INDEX, metric_type: "L2" }),

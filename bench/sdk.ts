@@ -14,7 +14,7 @@ import sdk from "@zilliz/milvus2-sdk-node";
 import { Strata } from "../src/api/embedded.ts";
 import { spawnStrata } from "../test/api/milvus/spawn.ts";
 import { clustered } from "./datasets.ts";
-import { drive, median } from "./drive.ts";
+import { drive, median, sdkInsertAll } from "./drive.ts";
 
 const { MilvusClient, DataType } = sdk;
 const N = Number(process.env.BENCH_N ?? 200_000);
@@ -86,14 +86,7 @@ try {
     ],
   });
   const t0 = performance.now();
-  for (let from = 0; from < N; from += BATCH) {
-    const rows = Array.from({ length: Math.min(BATCH, N - from) }, (_, k) => ({
-      id: from + k,
-      v: Array.from(data.base.subarray((from + k) * DIM, (from + k + 1) * DIM)),
-    }));
-    const r = await client.insert({ collection_name: "c", data: rows });
-    if (r.status.error_code !== "Success") throw new Error(r.status.reason);
-  }
+  await sdkInsertAll(client, "c", data.base, N, DIM, BATCH);
   const insertSecs = (performance.now() - t0) / 1000;
   await client.flushSync({ collection_names: ["c"] });
   const flushedSecs = (performance.now() - t0) / 1000;
