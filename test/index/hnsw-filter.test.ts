@@ -43,9 +43,11 @@ if (noAddon) console.log(`# skipping the addon suites: ${noAddon}`);
 const d = clustered(N, DIM, NQ, SEED);
 const filters = new Map(PASS.map((p) => [p, randomFilter(N, p, SEED + Math.round(p * 1000))]));
 
-function onlyPassing(got: SearchResult, filter: Uint8Array, ctx: string): void {
+/** `allowShort`: a raw walk may end with fewer than k (the index then rescans that query exactly). */
+function onlyPassing(got: SearchResult, filter: Uint8Array, ctx: string, allowShort = false): void {
   for (let i = 0; i < got.offsets.length; i++) {
     const row = got.offsets[i]!;
+    if (allowShort && row === -1) continue;
     assert.notEqual(row, -1, `${ctx}: fewer than k rows at ${i}`);
     assert.equal(filter[row], 1, `${ctx}: row ${row} does not pass the filter (seed ${SEED})`);
   }
@@ -211,7 +213,9 @@ describe(`filtered HNSW on clustered ${N} × ${DIM}, seed ${SEED}`, () => {
           // The plan widens the two-hop walk to ef 50 at 10 % passing here: it needs that for usearch's recall.
           const { got, scored: s } = run(mode, f10, mode === NativeMode.TwoHop ? 5 * K : EF);
           scored[name] = s;
-          onlyPassing(got, f10, name);
+          // The raw two-hop walk can end short on a graph built with several threads (its shape
+          // varies): the index redoes such a query exactly; its recall still has to hold here.
+          onlyPassing(got, f10, name, mode === NativeMode.TwoHop);
           const r = recallAtK(got, truth.get(`${metric}0.1`)!, metric, sc, f10);
           assert.ok(r >= 0.95, `${name} recall ${r} (seed ${SEED})`);
         }

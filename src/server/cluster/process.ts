@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import type { StrataConfig } from "../../common/config.ts";
-import { StrataError } from "../../common/errors.ts";
+import { isStrataError, StrataError } from "../../common/errors.ts";
 import { IdAllocator } from "../../common/id-allocator.ts";
 import type { Logger } from "../../common/log.ts";
 import { TimestampOracle } from "../../common/tso.ts";
@@ -121,8 +121,33 @@ export async function startClusterProcess(
       sessions.push(s);
       cleanups.push(() => s.close());
     };
+    // A coordinator this process needs must have a session AND answer: after a whole-cluster
+    // restart the dead processes' sessions linger until their leases lapse, and the first call of
+    // a starting role (registerNode, registerProxy) must not go to one of them.
+    const probes: Partial<Record<ClusterRole, () => Promise<unknown>>> = {
+      rootcoord: () => peers.rootcoord.getDdChannel(),
+      dataservice: () => peers.dataservice.getTimeTickChannel(),
+      queryservice: () => peers.queryservice.getTimeTickChannel(),
+    };
     const need = async (role: ClusterRole) => {
-      if (!has(role)) await watch.waitFor(role, joinMs);
+      if (has(role)) return;
+      const deadline = Date.now() + joinMs;
+      for (;;) {
+        await watch.waitFor(role, Math.max(1, deadline - Date.now()));
+        try {
+          await probes[role]?.();
+          return;
+        } catch (e) {
+          const retry = ["ServiceUnavailable", "ServiceNotReady", "Closed"] as const;
+          if (!isStrataError(e) || !retry.includes(e.code as (typeof retry)[number])) throw e;
+          if (Date.now() > deadline)
+            throw new StrataError(
+              "ServiceUnavailable",
+              `no ${role} answered within ${joinMs} ms: ${e.message}`,
+            );
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
     };
 
     // ---- construct the local roles (remote ones are stubs from the peer directory)
