@@ -804,11 +804,9 @@ export class QueryServiceImpl implements ManagedQueryService {
         this.#o.rebalanceMaxMoves,
       );
     });
-    const groups = new Map<string, Move[]>();
-    for (const m of moves) {
-      const key = `${m.collectionId}/${m.partitionId}/${m.from}/${m.to}`;
-      groups.set(key, [...(groups.get(key) ?? []), m]);
-    }
+    const groups = groupBy(
+      moves.map((m) => [`${m.collectionId}/${m.partitionId}/${m.from}/${m.to}`, m] as const),
+    );
     for (const group of groups.values()) {
       if (this.#state !== "running") return;
       await this.#moveSegments(group);

@@ -89,18 +89,15 @@ export class RpcClients {
     for (const rpc of Object.keys(this.#services[role])) {
       const name = methodName(rpc);
       const deadline = deadlines[name];
-      out[name] =
-        typeof address === "string"
-          ? (...args: unknown[]) => this.call(role, address, rpc, args, deadline?.(args))
-          : (...args: unknown[]) => {
-              let at: string;
-              try {
-                at = address();
-              } catch (e) {
-                return Promise.reject(e);
-              }
-              return this.call(role, at, rpc, args, deadline?.(args));
-            };
+      out[name] = (...args: unknown[]) => {
+        let at: string;
+        try {
+          at = typeof address === "string" ? address : address();
+        } catch (e) {
+          return Promise.reject(e);
+        }
+        return this.call(role, at, rpc, args, deadline?.(args));
+      };
     }
     return out;
   }

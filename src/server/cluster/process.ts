@@ -158,6 +158,14 @@ export async function startClusterProcess(
     const ds = (): ManagedDataService => dataservice ?? peers.dataservice;
     const qs = (): ManagedQueryService => queryservice ?? peers.queryservice;
 
+    // Node roles of this process, once created; the resolvers below prefer them to a stub.
+    let localData: DataNode | undefined;
+    let localQuery: QueryNode | undefined;
+    const dataNodeOf = (id: number): DataNode | undefined =>
+      id === nodeId && localData !== undefined ? localData : peers.dataNode(id);
+    const queryNodeOf = (id: number): QueryNode | undefined =>
+      id === nodeId && localQuery !== undefined ? localQuery : peers.queryNode(id);
+
     let localRoot: (RootCoord & { loadCatalog(): Promise<void> }) | undefined;
     if (has("rootcoord")) {
       const l = roleLog("rootcoord");
@@ -198,7 +206,7 @@ export async function startClusterProcess(
           mq: backends.mq,
           objects: backends.objects,
           rootcoord: rc(),
-          dataNodes: (id) => (id === nodeId && localData !== undefined ? localData : peers.dataNode(id)),
+          dataNodes: dataNodeOf,
           indexNodes: () =>
             localIndex === undefined ? peers.indexNodes() : [localIndex, ...peers.indexNodes()],
           logger: roleLog("dataservice"),
@@ -207,15 +215,13 @@ export async function startClusterProcess(
       );
       rpc.add("dataservice", dataservice);
     }
-    let localData: DataNode | undefined;
-    let localQuery: QueryNode | undefined;
     if (has("queryservice")) {
       queryservice = createQueryService({
         kv,
         mq: backends.mq,
         dataservice: ds(),
         rootcoord: rc(),
-        queryNodes: (id) => (id === nodeId && localQuery !== undefined ? localQuery : peers.queryNode(id)),
+        queryNodes: queryNodeOf,
         logger: roleLog("queryservice"),
       });
       rpc.add("queryservice", queryservice);
@@ -303,7 +309,6 @@ export async function startClusterProcess(
       await need("rootcoord");
       await need("dataservice");
       await need("queryservice");
-      const local = localQuery;
       const p = createProxy(
         {
           proxyId: nodeId,
@@ -313,7 +318,7 @@ export async function startClusterProcess(
           logger: roleLog("proxy"),
           read: {
             queryservice: qs(),
-            queryNodes: (id) => (id === nodeId && local !== undefined ? local : peers.queryNode(id)),
+            queryNodes: queryNodeOf,
           },
         },
         { timeTickIntervalMs: config.rootcoord.timeTickIntervalMs },
@@ -335,7 +340,7 @@ export async function startClusterProcess(
       rootcoord: rc(),
       dataservice: ds(),
       queryservice: qs(),
-      queryNodes: (id) => (id === nodeId && localQuery !== undefined ? localQuery : peers.queryNode(id)),
+      queryNodes: queryNodeOf,
       lost,
       describe: async () => {
         const out: Record<string, unknown> = { roles, nodeId, address: rpc.address };
