@@ -144,12 +144,13 @@ export class Strata {
 
   /** Top-k vector search; one list of hits per query vector. */
   search(collection: string, req: Omit<SearchRequest, "collectionName">): Promise<SearchHit[][]> {
-    return this.#node.proxy.search({ ...req, collectionName: collection });
+    // Object.assign, not `{ ...req, collectionName }`: a property after a spread is slow on Node 20.
+    return this.#node.proxy.search(Object.assign({}, req, { collectionName: collection }));
   }
 
   /** Rows matching a filter (and/or ids); `outputFields: ["count(*)"]` counts. */
   query(collection: string, req: Omit<QueryRequest, "collectionName">): Promise<QueryRow[]> {
-    return this.#node.proxy.query({ ...req, collectionName: collection });
+    return this.#node.proxy.query(Object.assign({}, req, { collectionName: collection }));
   }
 
   /** Rows by primary key. */

@@ -74,6 +74,13 @@ export interface StrataConfig {
     /** Native threads per index build (0 = one per core). */
     buildThreads: number;
   };
+  querynode: {
+    /**
+     * Bytes of sealed-segment filter results kept for filters that repeat (least recently used
+     * dropped first; 0 = none).
+     */
+    filterCacheBytes: number;
+  };
   datanode: {
     /** A segment's buffer is synced to binlogs beyond this many bytes. */
     insertBufBytes: number;
@@ -130,6 +137,7 @@ export function defaultConfig(): StrataConfig {
       indexMinRows: 1024,
     },
     indexnode: { buildThreads: 0 },
+    querynode: { filterCacheBytes: 64 * 1024 * 1024 },
     datanode: { insertBufBytes: 16 * 1024 * 1024, syncPeriodMs: 600_000 },
     cluster: { host: "127.0.0.1", port: 0, sessionTtlSeconds: 10, joinTimeoutMs: 60_000, nodeId: 0 },
   };
@@ -292,6 +300,8 @@ function validate(c: StrataConfig): void {
     c.indexnode.buildThreads > 1024
   )
     fail(`indexnode.buildThreads must be an integer in [0, 1024], got ${c.indexnode.buildThreads}`);
+  if (!Number.isSafeInteger(c.querynode.filterCacheBytes) || c.querynode.filterCacheBytes < 0)
+    fail(`querynode.filterCacheBytes must be a non-negative integer, got ${c.querynode.filterCacheBytes}`);
   positive("datanode.insertBufBytes", c.datanode.insertBufBytes);
   positive("datanode.syncPeriodMs", c.datanode.syncPeriodMs);
   const rootPw = c.auth.rootPassword;

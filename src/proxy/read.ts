@@ -303,8 +303,9 @@ export class ReadPath {
     const scopes = await this.#scopes(info, req, filter);
     const perNode = await Promise.all(
       scopes.map(({ node, scope }) =>
+        // The scope is spread last (no key in common): on Node 20's V8 every property written
+        // after a spread costs about a microsecond, several per request.
         node.search({
-          ...scope,
           vectorFieldId: field.fieldId,
           metric,
           queries,
@@ -312,6 +313,7 @@ export class ReadPath {
           topk: limit + offset,
           outputFieldIds: output.map((f) => f.fieldId),
           ...(Object.keys(searchParams).length === 0 ? {} : { searchParams }),
+          ...scope,
         }),
       ),
     );
@@ -362,10 +364,10 @@ export class ReadPath {
     const perNode = await Promise.all(
       scopes.map(({ node, scope }) =>
         node.query({
-          ...scope,
           outputFieldIds: [...new Set([pk.fieldId, ...output.map((f) => f.fieldId)])],
           ...(limit === undefined ? {} : { limit: limit + offset }),
           countOnly,
+          ...scope,
         }),
       ),
     );
@@ -513,10 +515,11 @@ function queryVectors(
   else {
     const rows = data as readonly ArrayLike<number>[];
     flat = new Float32Array(rows.length * dim);
-    rows.forEach((r, i) => {
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i] as ArrayLike<number>;
       if (r.length !== dim) bad(`query ${i} has dim ${r.length}, expected ${dim}`);
-      for (let k = 0; k < dim; k++) flat[i * dim + k] = r[k] as number;
-    });
+      flat.set(r, i * dim);
+    }
   }
   if (flat.length === 0 || flat.length % dim !== 0) bad(`query vectors must be whole rows of dim ${dim}`);
   for (let i = 0; i < flat.length; i++) {

@@ -50,6 +50,12 @@ export interface QueryNodeOptions {
   readonly indexCacheDir?: string;
   /** How often loaded segments look for indexes built since they were loaded. Default 1000 ms. */
   readonly indexRefreshMs?: number;
+  /**
+   * Bytes of sealed-segment filter results kept for filters that repeat (one byte per row per
+   * segment and filter, least recently used dropped first). 0 = evaluate every filter afresh.
+   * Default 64 MiB.
+   */
+  readonly filterCacheBytes?: number;
 }
 
 export interface ResolvedOptions {
@@ -60,6 +66,7 @@ export interface ResolvedOptions {
   readonly deleteBufferPruneMs: number;
   readonly searchWorkers: number;
   readonly indexRefreshMs: number;
+  readonly filterCacheBytes: number;
 }
 
 function int(v: number | undefined, dflt: number, what: string, min: number): number {
@@ -80,5 +87,6 @@ export function resolveOptions(o: QueryNodeOptions): ResolvedOptions {
     deleteBufferPruneMs: int(o.deleteBufferPruneMs, 5000, "deleteBufferPruneMs", 1),
     searchWorkers: int(o.searchWorkers, availableParallelism(), "searchWorkers", 0),
     indexRefreshMs: int(o.indexRefreshMs, 1000, "indexRefreshMs", 1),
+    filterCacheBytes: int(o.filterCacheBytes, 64 * 1024 * 1024, "filterCacheBytes", 0),
   };
 }

@@ -2,7 +2,8 @@ import { StrataError } from "../common/errors.ts";
 import { DataType } from "../common/types.ts";
 import { countPassing } from "../index/index.ts";
 import type { CollectionState } from "./collection.ts";
-import { gatherFields, gatherPks, selectRows } from "./read.ts";
+import type { FilterCache } from "./filter-cache.ts";
+import { filterLookup, gatherFields, gatherPks, selectRows } from "./read.ts";
 import type { SegmentSnapshot } from "./segment.ts";
 import type { NodeQueryRequest, NodeQueryResult } from "./types.ts";
 
@@ -15,10 +16,17 @@ interface Matches {
   readonly row: Uint32Array;
 }
 
-function collect(c: CollectionState, snaps: readonly SegmentSnapshot[], req: NodeQueryRequest): Matches {
-  const bitsets = snaps.map((s) => selectRows(s, req.readTs, req.filter));
+function collect(
+  c: CollectionState,
+  snaps: readonly SegmentSnapshot[],
+  req: NodeQueryRequest,
+  filters: FilterCache | undefined,
+): Matches {
+  const lookup = filters === undefined ? undefined : filterLookup(filters, req.filter);
+  const selections = snaps.map((s) => selectRows(s, req.readTs, req.filter, lookup));
+  const bitsets = selections.map((s) => s.bits);
   let total = 0;
-  for (const b of bitsets) total += countPassing(b);
+  for (const s of selections) total += s.passing ?? countPassing(s.bits);
   const target = new Uint32Array(total);
   const row = new Uint32Array(total);
   const isInt = c.pkType === DataType.Int64;
@@ -53,12 +61,13 @@ export function runQuery(
   c: CollectionState,
   snaps: readonly SegmentSnapshot[],
   req: NodeQueryRequest,
+  filters?: FilterCache,
 ): NodeQueryResult {
   const limit = req.limit;
   if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) {
     throw new StrataError("ParameterInvalid", `limit must be a non-negative integer, got ${String(limit)}`);
   }
-  const m = collect(c, snaps, req);
+  const m = collect(c, snaps, req, filters);
   const sorted = sortedKeys(m.keys);
   let distinct = 0;
   let cut: Key | undefined;

@@ -14,6 +14,7 @@ import {
 } from "../queryservice/types.ts";
 import type { CollectionState } from "./collection.ts";
 import type { FieldDesc } from "./columns.ts";
+import { FilterCache } from "./filter-cache.ts";
 import { IndexBatcher } from "./index-batcher.ts";
 import { IndexRefresher } from "./index-refresh.ts";
 import { SearchRunner } from "./kernel.ts";
@@ -68,6 +69,7 @@ class QueryNodeImpl implements QueryNode {
   private readonly segmentSearch: SegmentSearch;
   private readonly refresher: IndexRefresher;
   private readonly batcher = new IndexBatcher();
+  private readonly filters: FilterCache;
   private readonly cacheDir: string | undefined;
   private readonly abort = new AbortController();
   private readonly loading = new Map<bigint, Promise<void>>();
@@ -121,6 +123,7 @@ class QueryNodeImpl implements QueryNode {
     this.refresher = new IndexRefresher(this.replica, this.io, deps.logger);
     this.runner = new SearchRunner(options.searchPool, this.opts.searchWorkers, deps.logger);
     this.segmentSearch = options.segmentSearch ?? this.runner.search;
+    this.filters = new FilterCache(this.opts.filterCacheBytes);
   }
 
   private checkOpen(): void {
@@ -158,6 +161,7 @@ class QueryNodeImpl implements QueryNode {
     replica.channels.clear();
     for (const seg of replica.sealed.values()) seg.dispose();
     replica.sealed.clear();
+    this.filters.clear();
     replica.collections.clear();
   }
 
@@ -281,6 +285,7 @@ class QueryNodeImpl implements QueryNode {
     for (const id of checkIds(req?.segmentIds, "segmentIds")) {
       await this.loading.get(id);
       this.replica.release(id);
+      this.filters.forget(id);
     }
   }
 
@@ -333,7 +338,8 @@ class QueryNodeImpl implements QueryNode {
     this.cpuMark = { usage: process.cpuUsage(), wallMs: now };
     const share = wallMs > 0 ? (used.user + used.system) / 1000 / wallMs : 0;
     return {
-      memUsage: this.replica.memory(),
+      // Kept filter results are memory the node holds for its loaded segments too.
+      memUsage: this.replica.memory() + this.filters.stats().bytes,
       cpuUsage: Math.min(Math.max(share, 0), availableParallelism()),
     };
   }
@@ -348,7 +354,7 @@ class QueryNodeImpl implements QueryNode {
     const { coll, snaps } = await this.prepareRead(req, (c) => checkSearch(c, req));
     this.batcher.begin();
     try {
-      return await runSearch(coll, snaps, req, this.segmentSearch, this.batcher);
+      return await runSearch(coll, snaps, req, this.segmentSearch, this.batcher, this.filters);
     } finally {
       this.batcher.end();
     }
@@ -361,7 +367,7 @@ class QueryNodeImpl implements QueryNode {
       if (typeof req.countOnly !== "boolean") throw invalid("countOnly must be a boolean");
     });
     if (!req.countOnly) await ensureColumns(snaps, req.outputFieldIds);
-    return runQuery(coll, snaps, req);
+    return runQuery(coll, snaps, req, this.filters);
   }
 
   /** Validates, waits for tSafe, then fixes the snapshot of every segment the scope reads. */

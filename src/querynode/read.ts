@@ -7,7 +7,8 @@ import { DataType } from "../common/types.ts";
 import { type ExprPlan, evaluate, fieldsOf } from "../expr/index.ts";
 import type { CollectionState } from "./collection.ts";
 import { concatColumns, type FieldDesc } from "./columns.ts";
-import type { SegmentSnapshot } from "./segment.ts";
+import { type FilterCache, planKey } from "./filter-cache.ts";
+import { SealedSegment, type SegmentSnapshot } from "./segment.ts";
 import type { NodeScope } from "./types.ts";
 
 function invalid(msg: string): StrataError {
@@ -46,36 +47,69 @@ export function fieldDesc(c: CollectionState, fieldId: number): FieldDesc {
   return d;
 }
 
+/** A read's filter cache and the plan's key in it (undefined: this plan is not kept). */
+export interface FilterLookup {
+  readonly cache: FilterCache;
+  readonly key: string | undefined;
+}
+
+/** The cache lookup for a request's filter, computed once per request. */
+export function filterLookup(cache: FilterCache, filter: ExprPlan | undefined): FilterLookup | undefined {
+  return filter === undefined ? undefined : { cache, key: planKey(filter) };
+}
+
+/** Selected rows of one segment; `passing` is their count when it came for free. */
+export interface Selection {
+  readonly bits: Uint8Array;
+  readonly passing: number | undefined;
+}
+
 /**
  * The rows of one segment a request may see at `readTs`: written at or before it, not deleted at
- * it, and matching the filter (evaluated once over the segment's columns). One byte per row,
- * non-zero = selected; read-only (it may be the filter's own result).
+ * it, and matching the filter (evaluated once over the segment's columns, or taken from `lookup`'s
+ * cache for a sealed segment). One byte per row, non-zero = selected; read-only (it may be the
+ * filter's own, shared result).
  */
 export function selectRows(
   snap: SegmentSnapshot,
   readTs: Timestamp,
   filter: ExprPlan | undefined,
-): Uint8Array {
+  lookup?: FilterLookup,
+): Selection {
   const everything = snap.segment.allVisible(readTs);
   if (filter === undefined || snap.rows === 0) {
-    return everything ? new Uint8Array(snap.rows).fill(1) : snap.segment.visible(snap, readTs);
+    return everything
+      ? { bits: new Uint8Array(snap.rows).fill(1), passing: snap.rows }
+      : { bits: snap.segment.visible(snap, readTs), passing: undefined };
   }
-  const columns = new Map<number, Column>();
-  for (const fieldId of fieldsOf(filter)) {
-    const c = snap.column(fieldId);
-    if (c === undefined) {
-      throw invalid(
-        `filter needs field ${fieldId}, which segment ${snap.segment.meta.segmentId} did not load`,
-      );
+  const evaluateHere = () => {
+    const columns = new Map<number, Column>();
+    for (const fieldId of fieldsOf(filter)) {
+      const c = snap.column(fieldId);
+      if (c === undefined) {
+        throw invalid(
+          `filter needs field ${fieldId}, which segment ${snap.segment.meta.segmentId} did not load`,
+        );
+      }
+      columns.set(fieldId, c);
     }
-    columns.set(fieldId, c);
+    return evaluate(filter, columns, snap.rows);
+  };
+  const seg = snap.segment;
+  let f: Uint8Array;
+  let passing: number | undefined;
+  if (lookup !== undefined && seg instanceof SealedSegment) {
+    const hit = lookup.cache.get(seg.meta.segmentId, snap.rows, lookup.key, evaluateHere);
+    f = hit.bits;
+    passing = hit.passing;
+  } else {
+    f = evaluateHere();
   }
-  const f = evaluate(filter, columns, snap.rows);
   // Callers only read the result, so the filter's own bitset serves when every row is visible.
-  if (everything) return f;
-  const bits = snap.segment.visible(snap, readTs);
+  if (everything) return { bits: f, passing };
+  const bits = seg.visible(snap, readTs);
   for (let i = 0; i < bits.length; i++) bits[i] = (bits[i] as number) & (f[i] as number);
-  return bits;
+  return { bits, passing: undefined };
 }
 
 /** Where each hit lives: index into the request's snapshots, and the row in that segment. */

@@ -3,8 +3,9 @@ import { StrataError } from "../common/errors.ts";
 import { DataType } from "../common/types.ts";
 import { largerIsBetter, MAX_TOPK, mergeTopK, metricsFor } from "../index/index.ts";
 import type { CollectionState } from "./collection.ts";
+import type { FilterCache } from "./filter-cache.ts";
 import type { IndexBatcher } from "./index-batcher.ts";
-import { fieldDesc, gatherFields, selectRows } from "./read.ts";
+import { fieldDesc, filterLookup, gatherFields, selectRows } from "./read.ts";
 import type { SegmentSnapshot } from "./segment.ts";
 import { ensureColumns, searchSegment } from "./segment-search.ts";
 import type { Hits, MetricType, NodeSearchRequest, NodeSearchResult } from "./types.ts";
@@ -85,34 +86,46 @@ export async function runSearch(
   req: NodeSearchRequest,
   search: SegmentSearch,
   batcher?: IndexBatcher,
+  filters?: FilterCache,
 ): Promise<NodeSearchResult> {
   const { nq, topk, metric } = req;
+  const lookup = filters === undefined ? undefined : filterLookup(filters, req.filter);
   // Segments are searched concurrently (large exact scans on the pool's workers); each bitset is
   // built on this thread first, once per segment.
-  const jobs: { target: number; allow: Uint8Array | undefined }[] = [];
+  const jobs: { target: number; allow: Uint8Array | undefined; passing: number | undefined }[] = [];
   for (let t = 0; t < snaps.length; t++) {
     const snap = snaps[t] as SegmentSnapshot;
     if (snap.rows === 0) continue;
     if (req.filter === undefined && snap.segment.allVisible(req.readTs)) {
-      jobs.push({ target: t, allow: undefined });
+      jobs.push({ target: t, allow: undefined, passing: snap.rows });
       continue;
     }
-    const allow = selectRows(snap, req.readTs, req.filter);
-    if (allow.indexOf(1) < 0) continue;
-    jobs.push({ target: t, allow });
+    const { bits, passing } = selectRows(snap, req.readTs, req.filter, lookup);
+    if (passing === 0 || (passing === undefined && bits.indexOf(1) < 0)) continue;
+    jobs.push({ target: t, allow: bits, passing });
   }
   const parts = await Promise.all(
     jobs.map(async (j) => ({
       target: j.target,
-      res: await searchSegment(snaps[j.target] as SegmentSnapshot, j.allow, req, search, batcher),
+      res: await searchSegment(snaps[j.target] as SegmentSnapshot, j.allow, req, search, batcher, j.passing),
     })),
   );
   await ensureColumns(
     parts.map((p) => snaps[p.target] as SegmentSnapshot),
     req.outputFieldIds,
   );
-  const better = largerIsBetter(metric) ? (a: number, b: number) => a > b : (a: number, b: number) => a < b;
   const results: Hits[] = [];
+  if (parts.length === 1) {
+    const only = parts[0] as (typeof parts)[number];
+    for (let q = 0; q < nq; q++) {
+      const hits = singleList(c, snaps, only.target, only.res, q, req);
+      if (hits === undefined) break;
+      results.push(hits);
+    }
+    if (results.length === nq) return { results };
+    results.length = 0;
+  }
+  const better = largerIsBetter(metric) ? (a: number, b: number) => a > b : (a: number, b: number) => a < b;
   for (let q = 0; q < nq; q++) {
     // One candidate per key first: the row written last (upsert history), then the better score.
     const best = new Map<bigint | string, Candidate>();
@@ -170,4 +183,50 @@ export async function runSearch(
     });
   }
   return { results };
+}
+
+/**
+ * One query's hits when a single segment answered: its list is already best-first, so it is the
+ * answer as it stands unless a key appears twice in it (a key inserted twice without a delete),
+ * which only the general merge settles (undefined then). Saves the merge's per-hit objects on the
+ * common path of one sealed segment per node.
+ */
+function singleList(
+  c: CollectionState,
+  snaps: readonly SegmentSnapshot[],
+  target: number,
+  res: SegmentTopK,
+  q: number,
+  req: NodeSearchRequest,
+): Hits | undefined {
+  const { topk } = req;
+  const snap = snaps[target] as SegmentSnapshot;
+  const base = q * topk;
+  let n = 0;
+  while (n < topk && (res.offsets[base + n] as number) >= 0) n++;
+  const row = res.offsets.slice(base, base + n) as Int32Array;
+  let pks: BigInt64Array | string[];
+  if (c.pkType === DataType.Int64) {
+    const big = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) big[i] = snap.pks[row[i] as number] as bigint;
+    pks = big;
+  } else {
+    const str = new Array<string>(n);
+    for (let i = 0; i < n; i++) str[i] = snap.pks[row[i] as number] as string;
+    pks = str;
+  }
+  if (n <= 32) {
+    // Short lists (k is 10 typically): pairwise is cheaper than a set.
+    for (let i = 1; i < n; i++) for (let j = 0; j < i; j++) if (pks[i] === pks[j]) return undefined;
+  } else if (new Set<bigint | string>(pks).size !== n) return undefined;
+  const fields =
+    req.outputFieldIds.length === 0
+      ? []
+      : gatherFields(
+          c,
+          snaps,
+          { target: new Uint32Array(n).fill(target), row: Uint32Array.from(row) },
+          req.outputFieldIds,
+        );
+  return { pks, scores: res.scores.slice(base, base + n), fields };
 }

@@ -18,6 +18,8 @@ export async function searchSegment(
   req: NodeSearchRequest,
   exact: SegmentSearch,
   batcher?: IndexBatcher,
+  /** How many rows `allow` passes, when the caller knows. */
+  knownPassing?: number,
 ): Promise<SegmentTopK> {
   const seg = snap.segment;
   const sealed = seg instanceof SealedSegment ? seg : undefined;
@@ -27,7 +29,7 @@ export async function searchSegment(
     const qs = q as Float32Array | Uint8Array;
     const params = req.searchParams ?? {};
     try {
-      const passing = allow === undefined ? snap.rows : countPassing(allow);
+      const passing = allow === undefined ? snap.rows : (knownPassing ?? countPassing(allow));
       if (passing === snap.rows) {
         return await (batcher?.search(x.index, qs, req.nq, req.topk, params) ??
           x.index.search(qs, req.nq, req.topk, params));

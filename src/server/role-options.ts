@@ -38,6 +38,12 @@ export function dataNodeOptions(
   };
 }
 
-export function queryNodeOptions(config: StrataConfig, nodeId: number): { indexCacheDir: string } {
-  return { indexCacheDir: join(config.dataDir, "cache", `querynode-${nodeId}`) };
+export function queryNodeOptions(
+  config: StrataConfig,
+  nodeId: number,
+): { indexCacheDir: string; filterCacheBytes: number } {
+  return {
+    indexCacheDir: join(config.dataDir, "cache", `querynode-${nodeId}`),
+    filterCacheBytes: config.querynode.filterCacheBytes,
+  };
 }
