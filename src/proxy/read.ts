@@ -400,15 +400,17 @@ function pickRow(fields: readonly FieldColumn[] | undefined, fieldId: number, ro
 function sliceRow(c: Column, row: number): Column {
   switch (c.type) {
     case DataType.FloatVector:
-      return { ...c, data: c.data.subarray(row * c.dim, (row + 1) * c.dim) };
+      return Object.assign({}, c, { data: c.data.subarray(row * c.dim, (row + 1) * c.dim) }) as Column;
     case DataType.BinaryVector:
-      return { ...c, data: c.data.subarray((row * c.dim) / 8, ((row + 1) * c.dim) / 8) };
+      return Object.assign({}, c, {
+        data: c.data.subarray((row * c.dim) / 8, ((row + 1) * c.dim) / 8),
+      }) as Column;
     case DataType.Float16Vector:
     case DataType.BFloat16Vector:
-      return { ...c, data: c.data.subarray(row * c.dim, (row + 1) * c.dim) };
+      return Object.assign({}, c, { data: c.data.subarray(row * c.dim, (row + 1) * c.dim) }) as Column;
     default:
-      if (Array.isArray(c.data)) return { ...c, data: c.data.slice(row, row + 1) } as Column;
-      return { ...c, data: (c.data as Uint8Array).subarray(row, row + 1) } as Column;
+      if (Array.isArray(c.data)) return Object.assign({}, c, { data: c.data.slice(row, row + 1) }) as Column;
+      return Object.assign({}, c, { data: (c.data as Uint8Array).subarray(row, row + 1) }) as Column;
   }
 }
 

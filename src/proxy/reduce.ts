@@ -100,7 +100,7 @@ export function concatColumns(parts: readonly Column[]): Column {
   if (parts.length === 1) return first;
   const data = first.data;
   if (Array.isArray(data)) {
-    return { ...first, data: parts.flatMap((p) => p.data as unknown[]) } as Column;
+    return Object.assign({}, first, { data: parts.flatMap((p) => p.data as unknown[]) }) as Column;
   }
   const arrays = parts.map((p) => p.data as unknown as ArrayLike<number | bigint> & { length: number });
   const total = arrays.reduce((n, a) => n + a.length, 0);
@@ -115,5 +115,5 @@ export function concatColumns(parts: readonly Column[]): Column {
     out.set(a, at);
     at += a.length;
   }
-  return { ...first, data: out } as unknown as Column;
+  return Object.assign({}, first, { data: out }) as unknown as Column;
 }

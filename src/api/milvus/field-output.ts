@@ -84,25 +84,26 @@ function bytesOf(u: Uint16Array): Uint8Array {
  * bigint, JSON parsed, vectors as arrays of numbers, sparse rows as index → value records).
  */
 export function fieldDataOut(f: FieldSchema, values: readonly unknown[]): Encodable {
+  // Spread last in the literals below: a property written after a spread is slow on Node 20's V8.
   const base = { type: f.dataType, field_name: f.name, field_id: f.fieldId, is_dynamic: f.isDynamic };
   const dim = f.dim ?? 0;
   switch (f.dataType) {
     case DataType.FloatVector:
       return {
-        ...base,
         vectors: { dim, float_vector: { data: flatten(values, dim, (n) => new Float32Array(n)) } },
+        ...base,
       };
     case DataType.BinaryVector:
-      return { ...base, vectors: { dim, binary_vector: flatten(values, dim / 8, (n) => new Uint8Array(n)) } };
+      return { vectors: { dim, binary_vector: flatten(values, dim / 8, (n) => new Uint8Array(n)) }, ...base };
     case DataType.Float16Vector:
       return {
-        ...base,
         vectors: { dim, float16_vector: bytesOf(flatten(values, dim, (n) => new Uint16Array(n))) },
+        ...base,
       };
     case DataType.BFloat16Vector:
       return {
-        ...base,
         vectors: { dim, bfloat16_vector: bytesOf(flatten(values, dim, (n) => new Uint16Array(n))) },
+        ...base,
       };
     case DataType.SparseFloatVector: {
       let sparseDim = 0;
@@ -111,19 +112,19 @@ export function fieldDataOut(f: FieldSchema, values: readonly unknown[]): Encoda
         for (const k of Object.keys(r)) sparseDim = Math.max(sparseDim, Number(k) + 1);
         return encodeSparse(r);
       });
-      return { ...base, vectors: { dim: sparseDim, sparse_float_vector: { contents, dim: sparseDim } } };
+      return { vectors: { dim: sparseDim, sparse_float_vector: { contents, dim: sparseDim } }, ...base };
     }
     case DataType.Array: {
       const el = f.elementType as DataType;
       return {
-        ...base,
         scalars: {
           array_data: { data: values.map((v) => scalarsOf(el, v as unknown[])), element_type: el },
         },
+        ...base,
       };
     }
     default:
-      return { ...base, scalars: scalarsOf(f.dataType, values) };
+      return { scalars: scalarsOf(f.dataType, values), ...base };
   }
 }
 

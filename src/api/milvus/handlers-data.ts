@@ -241,7 +241,7 @@ export function dataHandlers(ctx: MilvusContext, hooks: FrontDoorHooks): Handler
       };
       if (requested.some((n) => n.toLowerCase() === COUNT)) {
         if (requested.length > 1) bad("count(*) cannot be combined with other output fields");
-        const [row] = await proxy.query({ ...common, outputFields: [COUNT] });
+        const [row] = await proxy.query({ outputFields: [COUNT], ...common });
         const n = Number((row as QueryRow | undefined)?.[COUNT] ?? 0);
         return {
           collection_name: collection,
@@ -253,10 +253,10 @@ export function dataHandlers(ctx: MilvusContext, hooks: FrontDoorHooks): Handler
       const pk = primaryField(info.schema);
       const names = requested.length === 0 ? [pk.name] : requested;
       const rows = await proxy.query({
-        ...common,
         outputFields: [...new Set([...names, pk.name])],
         offset,
         ...(limitRaw === undefined || limitRaw === "" ? {} : { limit: positiveInt(limitRaw, "limit", 0) }),
+        ...common,
       });
       const out = outputColumns(info, names, rows, true, (r, f) => r[f.name]);
       return {
