@@ -46,7 +46,7 @@ export interface StrataOptions {
   readonly buildTimeoutMs?: number;
 }
 
-function open(dataDir: string): Promise<Strata> {
+function open(dataDir: string, filterCacheBytes?: number): Promise<Strata> {
   return Strata.open({
     dataDir,
     logLevel: "error",
@@ -55,6 +55,7 @@ function open(dataDir: string): Promise<Strata> {
       dataservice: { segmentMaxBytes: 2 ** 31 },
       // As many build threads as raw usearch's `add` gets (the default, stated).
       indexnode: { buildThreads: availableParallelism() },
+      ...(filterCacheBytes === undefined ? {} : { querynode: { filterCacheBytes } }),
     },
   });
 }
@@ -307,12 +308,33 @@ export async function serveStrata(
     }
     const s = await interleaved(data.nq, opts.rounds, searchers);
     log(`  strata: ef ${opts.ef}: ${JSON.stringify(s)}`);
+    // The same filtered loop with the query node's filter cache off: every search evaluates
+    // `tag == 3` over the segment again (a filter seen for the first time), against unfiltered.
+    await db.close();
+    const cold = await open(dataDir, 0);
+    let uncached: Record<string, unknown> | undefined;
+    try {
+      await cold.load(COLLECTION);
+      const u = await interleaved(data.nq, Math.min(opts.rounds, 3), [
+        { name: "strata", search: strataSearch(cold, data, opts.ef), truth: data.truth },
+        {
+          name: "filtered10",
+          search: strataSearch(cold, data, opts.ef, `tag == ${TAG_PASS}`),
+          truth: data.truthFiltered,
+        },
+      ]);
+      uncached = { ...u.filtered10, unfilteredQps: u.strata?.qps };
+      log(`  strata: filter cache off: ${JSON.stringify(u)}`);
+    } finally {
+      await cold.close();
+    }
     return {
       reopen: r.reopen,
       indexFiles: files.length,
       ef: opts.ef,
       ...s.strata,
       filtered10: s.filtered10,
+      filtered10Uncached: uncached,
       ...(s.rawSameGraph === undefined ? {} : { rawSameGraph: s.rawSameGraph }),
       ...(s.rawUsearch === undefined ? {} : { rawUsearchInterleaved: s.rawUsearch }),
       rssServingMiB: r1(rssServing.rssMiB - rss0.rssMiB),

@@ -11,8 +11,11 @@
 //
 // Distances are usearch's: l2sq, 1 − dot (ip), 1 − cosine (cos), hamming bits, tanimoto (Jaccard
 // distance), so callers convert them to Milvus scores exactly as they convert the binding's. The
-// kernels are our own, compiled for several x86 levels and picked at load time (target_clones), so
-// the addon needs no `-march` and no NumKong build (minutes of compile time for kernels we do not use).
+// kernels are our own, compiled for several x86 levels and picked at open time, so the addon needs no
+// `-march` and no NumKong build (minutes of compile time for kernels we do not use). They are not the
+// binding's bit for bit: bit counts are exact and equal, float distances are within 1e-6 relative
+// (1e-6 absolute below 1) of the binding's, and are faster (see "Float distances" below). Where two
+// candidates are closer than that, the walk may rank them, and so proceed, differently.
 //
 // Everything is synchronous on the calling thread, like the binding; a batch of queries may spread
 // over `threads` threads (one search context each).
@@ -28,10 +31,15 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
+
+#if defined(__GNUC__) && __GNUC__ >= 11 && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#include <immintrin.h>
+#endif
 
 namespace {
 
@@ -44,85 +52,569 @@ using member_cref_t = graph_t::member_cref_t;
 using member_citerator_t = graph_t::member_citerator_t;
 
 #if defined(__GNUC__) && __GNUC__ >= 11 && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define STRATA_X86_VERSIONS 1
 #define STRATA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+// The float kernels have one body per level, compiled for that level's instructions only (no -march)
+// and picked at open time from what the CPU supports (float_kernel_levels).
+#define STRATA_AVX2 __attribute__((target("avx2,fma")))
+#define STRATA_AVX512 __attribute__((target("avx512f,avx512vl,avx2,fma")))
 #else
+#define STRATA_X86_VERSIONS 0
 #define STRATA_CLONES
 #endif
 
-// Float kernels sum in f64, in eight lanes (lane j takes the elements i ≡ j mod 8), added up in the
-// order of _mm512_reduce_add_pd: that is NumKong's AVX-512 code, which the usearch binding runs, so
-// distances agree with the binding's bit for bit (every product of two floats is exact in f64, so
-// fused or not makes no difference). On other CPUs NumKong's order differs, and only an f64 sum
-// sitting on an f32 rounding boundary could round differently. Independent lanes vectorise without
-// -ffast-math.
-constexpr std::size_t lanes_k = 8;
+// Float distances. The usearch binding (NumKong) widens both vectors to f64 and sums in one chain of
+// 8-lane FMAs, so a long vector waits on the latency of that chain, and pays a conversion for every
+// element of both. Ours, with u = 2⁻²⁴ (one f32 rounding):
+//
+// - f64 sums (`*_f64sum`): the query is widened once per search, each stored vector as it is read,
+//   into four independent accumulators. Products and differences are exact, so these equal the
+//   binding's up to the final rounding to f32 (the order of summation differs). IP always uses them
+//   (with f32 sums its error would scale with |q|·|b| rather than with the distance); L2 and cosine
+//   use them as the fallback below.
+// - f32 sums (`*_f32sum`, L2 and cosine with AVX2 or AVX-512): f32 FMAs into four accumulators, no
+//   lane taking more than four terms before the four are added and flushed into f64, so the error
+//   is bounded whatever the dimension. L2: within 8u of the exact sum (2u from rounding q − b, 4u
+//   from the four adds, 2u from adding the accumulators), ≈ 5e-7 relative with the f32 result's own
+//   rounding. Cosine: the dot within 6u of |q|·|b|, |b|² within 6u relative, so the distance within
+//   ≈ 9u ≈ 5.4e-7 absolute. Where f32 could underflow or overflow (L2 or |b|² outside [1e-30,
+//   DBL_MAX], |q|² below 1e-30, an infinite dot) the distance is redone with f64 sums.
+//
+// The contract callers rely on: a distance is within 1e-6 × max(1, |d|) of the binding's, i.e.
+// 1e-6 relative, or 1e-6 absolute below 1 (cosine distances lie in [0, 2]). Rankings can differ
+// where two distances are that close, so the walk can differ from the binding's at such a tie.
+constexpr double f32sum_min_k = 1e-30;
 
-inline double reduce_lanes(double const* a) noexcept {
-    return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
-}
+// ---- f64 sums --------------------------------------------------------------------------------
 
-STRATA_CLONES double l2sq_f32(float const* a, float const* b, std::size_t n) noexcept {
-    double acc[lanes_k] = {};
+/** Σ (q − b)² over n floats of b, q already widened. */
+double l2sq_f64sum_portable(double const* q, float const* b, std::size_t n) noexcept {
+    // Eight lanes, so the loop vectorises (SSE2, NEON) without -ffast-math.
+    double acc[8] = {};
     std::size_t i = 0;
-    for (; i + lanes_k <= n; i += lanes_k)
-        for (std::size_t j = 0; j != lanes_k; ++j) {
-            double d = double(a[i + j]) - double(b[i + j]);
+    for (; i + 8 <= n; i += 8)
+        for (std::size_t j = 0; j != 8; ++j) {
+            double d = q[i + j] - double(b[i + j]);
             acc[j] += d * d;
         }
-    for (std::size_t j = 0; i + j < n; ++j) {
-        double d = double(a[i + j]) - double(b[i + j]);
-        acc[j] += d * d;
+    double tail = 0;
+    for (; i != n; ++i) {
+        double d = q[i] - double(b[i]);
+        tail += d * d;
     }
-    return reduce_lanes(acc);
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])) + tail;
 }
 
-STRATA_CLONES double dot_f32(float const* a, float const* b, std::size_t n) noexcept {
-    double acc[lanes_k] = {};
+/** Σ q·b. */
+double dot_f64sum_portable(double const* q, float const* b, std::size_t n) noexcept {
+    double acc[8] = {};
     std::size_t i = 0;
-    for (; i + lanes_k <= n; i += lanes_k)
-        for (std::size_t j = 0; j != lanes_k; ++j)
-            acc[j] += double(a[i + j]) * double(b[i + j]);
-    for (std::size_t j = 0; i + j < n; ++j)
-        acc[j] += double(a[i + j]) * double(b[i + j]);
-    return reduce_lanes(acc);
+    for (; i + 8 <= n; i += 8)
+        for (std::size_t j = 0; j != 8; ++j)
+            acc[j] += q[i + j] * double(b[i + j]);
+    double tail = 0;
+    for (; i != n; ++i)
+        tail += q[i] * double(b[i]);
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])) + tail;
 }
 
-/** Dot product and the squared norm of `b` in one pass (cosine; the query's norm is precomputed). */
-STRATA_CLONES void dot_norm_f32(float const* a, float const* b, std::size_t n, double* dot, double* bb) noexcept {
-    double ab[lanes_k] = {}, b2[lanes_k] = {};
+/** Σ q·b and Σ b² in one pass (cosine; the query's norm is computed once per search). */
+void dot_norm_f64sum_portable(double const* q, float const* b, std::size_t n, double* dot, double* bb) noexcept {
+    double ab[8] = {}, b2[8] = {};
     std::size_t i = 0;
-    for (; i + lanes_k <= n; i += lanes_k)
-        for (std::size_t j = 0; j != lanes_k; ++j) {
-            ab[j] += double(a[i + j]) * double(b[i + j]);
-            b2[j] += double(b[i + j]) * double(b[i + j]);
+    for (; i + 8 <= n; i += 8)
+        for (std::size_t j = 0; j != 8; ++j) {
+            double v = double(b[i + j]);
+            ab[j] += q[i + j] * v;
+            b2[j] += v * v;
         }
-    for (std::size_t j = 0; i + j < n; ++j) {
-        ab[j] += double(a[i + j]) * double(b[i + j]);
-        b2[j] += double(b[i + j]) * double(b[i + j]);
+    double ab_tail = 0, b2_tail = 0;
+    for (; i != n; ++i) {
+        double v = double(b[i]);
+        ab_tail += q[i] * v;
+        b2_tail += v * v;
     }
-    *dot = reduce_lanes(ab);
-    *bb = reduce_lanes(b2);
+    *dot = ((ab[0] + ab[4]) + (ab[2] + ab[6])) + ((ab[1] + ab[5]) + (ab[3] + ab[7])) + ab_tail;
+    *bb = ((b2[0] + b2[4]) + (b2[2] + b2[6])) + ((b2[1] + b2[5]) + (b2[3] + b2[7])) + b2_tail;
 }
 
-/** Bits set in a XOR b, a AND b, a OR b over `bytes` bytes. */
-STRATA_CLONES void bit_counts(std::uint8_t const* a, std::uint8_t const* b, std::size_t bytes, std::uint64_t* x_out,
-                              std::uint64_t* and_out, std::uint64_t* or_out) noexcept {
-    std::uint64_t x = 0, n = 0, o = 0;
+// ---- f32 sums ----------------------------------------------------------------------------------
+// They take the query both as floats and widened: the portable versions have no f32 kernel and use
+// the f64 one (compilers vectorise it for SSE2 and NEON; the bound above is then moot).
+
+double l2sq_f32sum_portable(float const*, double const* q64, float const* b, std::size_t n) noexcept {
+    return l2sq_f64sum_portable(q64, b, n);
+}
+
+void dot_norm_f32sum_portable(float const*, double const* q64, float const* b, std::size_t n, double* dot,
+                              double* bb) noexcept {
+    dot_norm_f64sum_portable(q64, b, n, dot, bb);
+}
+
+#if STRATA_X86_VERSIONS
+// GCC 12's AVX-512 headers warn that their own _mm512_undefined_* values are uninitialized (a false
+// positive of that release).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+// AVX-512, f64 sums: 32 floats a round into four accumulators; up to three more blocks of 8 go one
+// to each of the first three, the last 1..7 floats (masked loads) to the fourth.
+
+/** The sum of four accumulators' 32 lanes (GCC 12's own reduction warns from its header). */
+STRATA_AVX512 inline double reduce_avx512(__m512d a, __m512d b, __m512d c, __m512d d) noexcept {
+    __m512d s = _mm512_add_pd(_mm512_add_pd(a, b), _mm512_add_pd(c, d));
+    s = _mm512_add_pd(s, _mm512_shuffle_f64x2(s, s, 0x4E)); // + the other 256-bit half
+    s = _mm512_add_pd(s, _mm512_shuffle_f64x2(s, s, 0xB1)); // + the other 128-bit quarter
+    s = _mm512_add_pd(s, _mm512_permute_pd(s, 0x55));       // + the other double
+    return _mm_cvtsd_f64(_mm512_castpd512_pd128(s));
+}
+STRATA_AVX512 inline double reduce_avx512(__m512d a) noexcept {
+    __m512d z = _mm512_setzero_pd();
+    return reduce_avx512(a, z, z, z);
+}
+STRATA_AVX512 inline __m512d widen_avx512(float const* b) noexcept { return _mm512_cvtps_pd(_mm256_loadu_ps(b)); }
+STRATA_AVX512 inline __m512d diff_avx512(double const* q, float const* b) noexcept {
+    return _mm512_sub_pd(_mm512_loadu_pd(q), widen_avx512(b));
+}
+
+STRATA_AVX512 double l2sq_f64sum_avx512(double const* q, float const* b, std::size_t n) noexcept {
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512d d0 = diff_avx512(q + i, b + i), d1 = diff_avx512(q + i + 8, b + i + 8);
+        __m512d d2 = diff_avx512(q + i + 16, b + i + 16), d3 = diff_avx512(q + i + 24, b + i + 24);
+        s0 = _mm512_fmadd_pd(d0, d0, s0);
+        s1 = _mm512_fmadd_pd(d1, d1, s1);
+        s2 = _mm512_fmadd_pd(d2, d2, s2);
+        s3 = _mm512_fmadd_pd(d3, d3, s3);
+    }
+    if (i + 8 <= n) {
+        __m512d d = diff_avx512(q + i, b + i);
+        s0 = _mm512_fmadd_pd(d, d, s0), i += 8;
+    }
+    if (i + 8 <= n) {
+        __m512d d = diff_avx512(q + i, b + i);
+        s1 = _mm512_fmadd_pd(d, d, s1), i += 8;
+    }
+    if (i + 8 <= n) {
+        __m512d d = diff_avx512(q + i, b + i);
+        s2 = _mm512_fmadd_pd(d, d, s2), i += 8;
+    }
+    if (i != n) {
+        __mmask8 m = __mmask8((1u << (n - i)) - 1);
+        __m512d d = _mm512_sub_pd(_mm512_maskz_loadu_pd(m, q + i), _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, b + i)));
+        s3 = _mm512_fmadd_pd(d, d, s3);
+    }
+    return reduce_avx512(s0, s1, s2, s3);
+}
+
+STRATA_AVX512 double dot_f64sum_avx512(double const* q, float const* b, std::size_t n) noexcept {
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), widen_avx512(b + i), s0);
+        s1 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i + 8), widen_avx512(b + i + 8), s1);
+        s2 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i + 16), widen_avx512(b + i + 16), s2);
+        s3 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i + 24), widen_avx512(b + i + 24), s3);
+    }
+    if (i + 8 <= n)
+        s0 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), widen_avx512(b + i), s0), i += 8;
+    if (i + 8 <= n)
+        s1 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), widen_avx512(b + i), s1), i += 8;
+    if (i + 8 <= n)
+        s2 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), widen_avx512(b + i), s2), i += 8;
+    if (i != n) {
+        __mmask8 m = __mmask8((1u << (n - i)) - 1);
+        s3 = _mm512_fmadd_pd(_mm512_maskz_loadu_pd(m, q + i), _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, b + i)), s3);
+    }
+    return reduce_avx512(s0, s1, s2, s3);
+}
+
+STRATA_AVX512 void dot_norm_f64sum_avx512(double const* q, float const* b, std::size_t n, double* dot,
+                                          double* bb) noexcept {
+    __m512d x0 = _mm512_setzero_pd(), x1 = x0, x2 = x0, x3 = x0, y0 = x0, y1 = x0, y2 = x0, y3 = x0;
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512d v0 = widen_avx512(b + i), v1 = widen_avx512(b + i + 8);
+        __m512d v2 = widen_avx512(b + i + 16), v3 = widen_avx512(b + i + 24);
+        x0 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), v0, x0);
+        x1 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i + 8), v1, x1);
+        x2 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i + 16), v2, x2);
+        x3 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i + 24), v3, x3);
+        y0 = _mm512_fmadd_pd(v0, v0, y0);
+        y1 = _mm512_fmadd_pd(v1, v1, y1);
+        y2 = _mm512_fmadd_pd(v2, v2, y2);
+        y3 = _mm512_fmadd_pd(v3, v3, y3);
+    }
+    if (i + 8 <= n) {
+        __m512d v = widen_avx512(b + i);
+        x0 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), v, x0), y0 = _mm512_fmadd_pd(v, v, y0), i += 8;
+    }
+    if (i + 8 <= n) {
+        __m512d v = widen_avx512(b + i);
+        x1 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), v, x1), y1 = _mm512_fmadd_pd(v, v, y1), i += 8;
+    }
+    if (i + 8 <= n) {
+        __m512d v = widen_avx512(b + i);
+        x2 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), v, x2), y2 = _mm512_fmadd_pd(v, v, y2), i += 8;
+    }
+    if (i != n) {
+        __mmask8 m = __mmask8((1u << (n - i)) - 1);
+        __m512d v = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, b + i));
+        x3 = _mm512_fmadd_pd(_mm512_maskz_loadu_pd(m, q + i), v, x3), y3 = _mm512_fmadd_pd(v, v, y3);
+    }
+    *dot = reduce_avx512(x0, x1, x2, x3);
+    *bb = reduce_avx512(y0, y1, y2, y3);
+}
+
+// AVX-512, f32 sums: 64 floats a round into four accumulators, flushed into f64 every four rounds;
+// the last 1..63 floats go as up to three blocks of 16 and a masked rest, one term a lane, and a
+// last flush. So no lane ever sums more than four terms in f32.
+
+/** acc + (a0 + a1) + (a2 + a3), the f32 sum widened. */
+STRATA_AVX512 inline __m512d flush_avx512(__m512d acc, __m512 a0, __m512 a1, __m512 a2, __m512 a3) noexcept {
+    __m512 s = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+    acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm512_castps512_ps256(s)));
+    return _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1))));
+}
+STRATA_AVX512 inline __m512 sub_avx512(float const* q, float const* b) noexcept {
+    return _mm512_sub_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(b));
+}
+
+STRATA_AVX512 double l2sq_f32sum_avx512(float const* q, double const*, float const* b, std::size_t n) noexcept {
+    __m512d sum = _mm512_setzero_pd();
+    std::size_t i = 0;
+    while (i + 64 <= n) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int round = 0; round != 4 && i + 64 <= n; ++round, i += 64) {
+            __m512 d0 = sub_avx512(q + i, b + i), d1 = sub_avx512(q + i + 16, b + i + 16);
+            __m512 d2 = sub_avx512(q + i + 32, b + i + 32), d3 = sub_avx512(q + i + 48, b + i + 48);
+            a0 = _mm512_fmadd_ps(d0, d0, a0);
+            a1 = _mm512_fmadd_ps(d1, d1, a1);
+            a2 = _mm512_fmadd_ps(d2, d2, a2);
+            a3 = _mm512_fmadd_ps(d3, d3, a3);
+        }
+        sum = flush_avx512(sum, a0, a1, a2, a3);
+    }
+    if (i != n) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        if (i + 16 <= n)
+            a0 = sub_avx512(q + i, b + i), a0 = _mm512_mul_ps(a0, a0), i += 16;
+        if (i + 16 <= n)
+            a1 = sub_avx512(q + i, b + i), a1 = _mm512_mul_ps(a1, a1), i += 16;
+        if (i + 16 <= n)
+            a2 = sub_avx512(q + i, b + i), a2 = _mm512_mul_ps(a2, a2), i += 16;
+        if (i != n) {
+            __mmask16 m = __mmask16((1u << (n - i)) - 1);
+            a3 = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, q + i), _mm512_maskz_loadu_ps(m, b + i));
+            a3 = _mm512_mul_ps(a3, a3);
+        }
+        sum = flush_avx512(sum, a0, a1, a2, a3);
+    }
+    return reduce_avx512(sum);
+}
+
+STRATA_AVX512 void dot_norm_f32sum_avx512(float const* q, double const*, float const* b, std::size_t n, double* dot,
+                               double* bb) noexcept {
+    __m512d xs = _mm512_setzero_pd(), ys = xs;
+    std::size_t i = 0;
+    while (i + 64 <= n) {
+        __m512 x0 = _mm512_setzero_ps(), x1 = x0, x2 = x0, x3 = x0, y0 = x0, y1 = x0, y2 = x0, y3 = x0;
+        for (int round = 0; round != 4 && i + 64 <= n; ++round, i += 64) {
+            __m512 v0 = _mm512_loadu_ps(b + i), v1 = _mm512_loadu_ps(b + i + 16);
+            __m512 v2 = _mm512_loadu_ps(b + i + 32), v3 = _mm512_loadu_ps(b + i + 48);
+            x0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), v0, x0);
+            x1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), v1, x1);
+            x2 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 32), v2, x2);
+            x3 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 48), v3, x3);
+            y0 = _mm512_fmadd_ps(v0, v0, y0);
+            y1 = _mm512_fmadd_ps(v1, v1, y1);
+            y2 = _mm512_fmadd_ps(v2, v2, y2);
+            y3 = _mm512_fmadd_ps(v3, v3, y3);
+        }
+        xs = flush_avx512(xs, x0, x1, x2, x3);
+        ys = flush_avx512(ys, y0, y1, y2, y3);
+    }
+    if (i != n) {
+        // Whole blocks of 16, then the masked rest (an all-zero mask once nothing is left).
+        std::size_t blocks = (n - i) / 16;
+        __mmask16 m = __mmask16((1u << ((n - i) % 16)) - 1);
+        __m512 z = _mm512_setzero_ps(), v0 = z, v1 = z, v2 = z, w0 = z, w1 = z, w2 = z;
+        if (blocks > 0)
+            v0 = _mm512_loadu_ps(b + i), w0 = _mm512_loadu_ps(q + i);
+        if (blocks > 1)
+            v1 = _mm512_loadu_ps(b + i + 16), w1 = _mm512_loadu_ps(q + i + 16);
+        if (blocks > 2)
+            v2 = _mm512_loadu_ps(b + i + 32), w2 = _mm512_loadu_ps(q + i + 32);
+        i += 16 * blocks;
+        __m512 v3 = _mm512_maskz_loadu_ps(m, b + i), w3 = _mm512_maskz_loadu_ps(m, q + i);
+        xs = flush_avx512(xs, _mm512_mul_ps(w0, v0), _mm512_mul_ps(w1, v1), _mm512_mul_ps(w2, v2),
+                          _mm512_mul_ps(w3, v3));
+        ys = flush_avx512(ys, _mm512_mul_ps(v0, v0), _mm512_mul_ps(v1, v1), _mm512_mul_ps(v2, v2),
+                          _mm512_mul_ps(v3, v3));
+    }
+    *dot = reduce_avx512(xs);
+    *bb = reduce_avx512(ys);
+}
+
+#pragma GCC diagnostic pop
+
+// AVX2: the same shapes at half the width (f64: 16 floats a round, blocks of 4, the last 1..3 in a
+// scalar tail; f32: 32 floats a round, blocks of 8, the last 1..7 summed in f64). The cosine
+// kernels' eight accumulators and four temporaries fit AVX2's sixteen registers.
+
+STRATA_AVX2 inline double reduce_avx2(__m256d s) noexcept {
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+STRATA_AVX2 inline double reduce_avx2(__m256d a, __m256d b, __m256d c, __m256d d) noexcept {
+    return reduce_avx2(_mm256_add_pd(_mm256_add_pd(a, b), _mm256_add_pd(c, d)));
+}
+STRATA_AVX2 inline __m256d widen_avx2(float const* b) noexcept { return _mm256_cvtps_pd(_mm_loadu_ps(b)); }
+STRATA_AVX2 inline __m256d diff_avx2(double const* q, float const* b) noexcept {
+    return _mm256_sub_pd(_mm256_loadu_pd(q), widen_avx2(b));
+}
+
+STRATA_AVX2 double l2sq_f64sum_avx2(double const* q, float const* b, std::size_t n) noexcept {
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256d d0 = diff_avx2(q + i, b + i), d1 = diff_avx2(q + i + 4, b + i + 4);
+        __m256d d2 = diff_avx2(q + i + 8, b + i + 8), d3 = diff_avx2(q + i + 12, b + i + 12);
+        s0 = _mm256_fmadd_pd(d0, d0, s0);
+        s1 = _mm256_fmadd_pd(d1, d1, s1);
+        s2 = _mm256_fmadd_pd(d2, d2, s2);
+        s3 = _mm256_fmadd_pd(d3, d3, s3);
+    }
+    if (i + 4 <= n) {
+        __m256d d = diff_avx2(q + i, b + i);
+        s0 = _mm256_fmadd_pd(d, d, s0), i += 4;
+    }
+    if (i + 4 <= n) {
+        __m256d d = diff_avx2(q + i, b + i);
+        s1 = _mm256_fmadd_pd(d, d, s1), i += 4;
+    }
+    if (i + 4 <= n) {
+        __m256d d = diff_avx2(q + i, b + i);
+        s2 = _mm256_fmadd_pd(d, d, s2), i += 4;
+    }
+    double tail = 0;
+    for (; i != n; ++i) {
+        double d = q[i] - double(b[i]);
+        tail += d * d;
+    }
+    return reduce_avx2(s0, s1, s2, s3) + tail;
+}
+
+STRATA_AVX2 double dot_f64sum_avx2(double const* q, float const* b, std::size_t n) noexcept {
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), widen_avx2(b + i), s0);
+        s1 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i + 4), widen_avx2(b + i + 4), s1);
+        s2 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i + 8), widen_avx2(b + i + 8), s2);
+        s3 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i + 12), widen_avx2(b + i + 12), s3);
+    }
+    if (i + 4 <= n)
+        s0 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), widen_avx2(b + i), s0), i += 4;
+    if (i + 4 <= n)
+        s1 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), widen_avx2(b + i), s1), i += 4;
+    if (i + 4 <= n)
+        s2 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), widen_avx2(b + i), s2), i += 4;
+    double tail = 0;
+    for (; i != n; ++i)
+        tail += q[i] * double(b[i]);
+    return reduce_avx2(s0, s1, s2, s3) + tail;
+}
+
+STRATA_AVX2 void dot_norm_f64sum_avx2(double const* q, float const* b, std::size_t n, double* dot,
+                                      double* bb) noexcept {
+    __m256d x0 = _mm256_setzero_pd(), x1 = x0, x2 = x0, x3 = x0, y0 = x0, y1 = x0, y2 = x0, y3 = x0;
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256d v0 = widen_avx2(b + i), v1 = widen_avx2(b + i + 4);
+        __m256d v2 = widen_avx2(b + i + 8), v3 = widen_avx2(b + i + 12);
+        x0 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), v0, x0);
+        x1 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i + 4), v1, x1);
+        x2 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i + 8), v2, x2);
+        x3 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i + 12), v3, x3);
+        y0 = _mm256_fmadd_pd(v0, v0, y0);
+        y1 = _mm256_fmadd_pd(v1, v1, y1);
+        y2 = _mm256_fmadd_pd(v2, v2, y2);
+        y3 = _mm256_fmadd_pd(v3, v3, y3);
+    }
+    if (i + 4 <= n) {
+        __m256d v = widen_avx2(b + i);
+        x0 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), v, x0), y0 = _mm256_fmadd_pd(v, v, y0), i += 4;
+    }
+    if (i + 4 <= n) {
+        __m256d v = widen_avx2(b + i);
+        x1 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), v, x1), y1 = _mm256_fmadd_pd(v, v, y1), i += 4;
+    }
+    if (i + 4 <= n) {
+        __m256d v = widen_avx2(b + i);
+        x2 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), v, x2), y2 = _mm256_fmadd_pd(v, v, y2), i += 4;
+    }
+    double ab_tail = 0, b2_tail = 0;
+    for (; i != n; ++i) {
+        double v = double(b[i]);
+        ab_tail += q[i] * v;
+        b2_tail += v * v;
+    }
+    *dot = reduce_avx2(x0, x1, x2, x3) + ab_tail;
+    *bb = reduce_avx2(y0, y1, y2, y3) + b2_tail;
+}
+
+/** acc + (a0 + a1) + (a2 + a3), the f32 sum widened. */
+STRATA_AVX2 inline __m256d flush_avx2(__m256d acc, __m256 a0, __m256 a1, __m256 a2, __m256 a3) noexcept {
+    __m256 s = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+    acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_castps256_ps128(s)));
+    return _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)));
+}
+STRATA_AVX2 inline __m256 sub_avx2(float const* q, float const* b) noexcept {
+    return _mm256_sub_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(b));
+}
+
+STRATA_AVX2 double l2sq_f32sum_avx2(float const* q, double const* q64, float const* b, std::size_t n) noexcept {
+    __m256d sum = _mm256_setzero_pd();
+    std::size_t i = 0;
+    while (i + 32 <= n) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int round = 0; round != 4 && i + 32 <= n; ++round, i += 32) {
+            __m256 d0 = sub_avx2(q + i, b + i), d1 = sub_avx2(q + i + 8, b + i + 8);
+            __m256 d2 = sub_avx2(q + i + 16, b + i + 16), d3 = sub_avx2(q + i + 24, b + i + 24);
+            a0 = _mm256_fmadd_ps(d0, d0, a0);
+            a1 = _mm256_fmadd_ps(d1, d1, a1);
+            a2 = _mm256_fmadd_ps(d2, d2, a2);
+            a3 = _mm256_fmadd_ps(d3, d3, a3);
+        }
+        sum = flush_avx2(sum, a0, a1, a2, a3);
+    }
+    if (i + 8 <= n) {
+        __m256 a[3] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int k = 0; k != 3 && i + 8 <= n; ++k, i += 8)
+            a[k] = sub_avx2(q + i, b + i), a[k] = _mm256_mul_ps(a[k], a[k]);
+        sum = flush_avx2(sum, a[0], a[1], a[2], _mm256_setzero_ps());
+    }
+    double tail = 0;
+    for (; i != n; ++i) {
+        double d = q64[i] - double(b[i]);
+        tail += d * d;
+    }
+    return reduce_avx2(sum) + tail;
+}
+
+STRATA_AVX2 void dot_norm_f32sum_avx2(float const* q, double const* q64, float const* b, std::size_t n, double* dot,
+                               double* bb) noexcept {
+    __m256d xs = _mm256_setzero_pd(), ys = xs;
+    std::size_t i = 0;
+    while (i + 32 <= n) {
+        __m256 x0 = _mm256_setzero_ps(), x1 = x0, x2 = x0, x3 = x0, y0 = x0, y1 = x0, y2 = x0, y3 = x0;
+        for (int round = 0; round != 4 && i + 32 <= n; ++round, i += 32) {
+            __m256 v0 = _mm256_loadu_ps(b + i), v1 = _mm256_loadu_ps(b + i + 8);
+            __m256 v2 = _mm256_loadu_ps(b + i + 16), v3 = _mm256_loadu_ps(b + i + 24);
+            x0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), v0, x0);
+            x1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), v1, x1);
+            x2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 16), v2, x2);
+            x3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 24), v3, x3);
+            y0 = _mm256_fmadd_ps(v0, v0, y0);
+            y1 = _mm256_fmadd_ps(v1, v1, y1);
+            y2 = _mm256_fmadd_ps(v2, v2, y2);
+            y3 = _mm256_fmadd_ps(v3, v3, y3);
+        }
+        xs = flush_avx2(xs, x0, x1, x2, x3);
+        ys = flush_avx2(ys, y0, y1, y2, y3);
+    }
+    if (i + 8 <= n) {
+        __m256 z = _mm256_setzero_ps(), x[3] = {z, z, z}, y[3] = {z, z, z};
+        for (int k = 0; k != 3 && i + 8 <= n; ++k, i += 8) {
+            __m256 v = _mm256_loadu_ps(b + i);
+            x[k] = _mm256_mul_ps(_mm256_loadu_ps(q + i), v), y[k] = _mm256_mul_ps(v, v);
+        }
+        xs = flush_avx2(xs, x[0], x[1], x[2], z);
+        ys = flush_avx2(ys, y[0], y[1], y[2], z);
+    }
+    double ab_tail = 0, b2_tail = 0;
+    for (; i != n; ++i) {
+        double v = double(b[i]);
+        ab_tail += q64[i] * v;
+        b2_tail += v * v;
+    }
+    *dot = reduce_avx2(xs) + ab_tail;
+    *bb = reduce_avx2(ys) + b2_tail;
+}
+#endif
+
+/** One level's float kernels (see above). */
+struct float_kernels_t {
+    char const* name;
+    double (*l2sq_f64sum)(double const* q, float const* b, std::size_t n) noexcept;
+    double (*dot_f64sum)(double const* q, float const* b, std::size_t n) noexcept;
+    void (*dot_norm_f64sum)(double const* q, float const* b, std::size_t n, double* dot, double* bb) noexcept;
+    double (*l2sq_f32sum)(float const* q, double const* q64, float const* b, std::size_t n) noexcept;
+    void (*dot_norm_f32sum)(float const* q, double const* q64, float const* b, std::size_t n, double* dot,
+                            double* bb) noexcept;
+};
+
+constexpr float_kernels_t portable_kernels{"portable",         l2sq_f64sum_portable, dot_f64sum_portable,
+                                           dot_norm_f64sum_portable, l2sq_f32sum_portable,
+                                           dot_norm_f32sum_portable};
+#if STRATA_X86_VERSIONS
+constexpr float_kernels_t avx2_kernels{"avx2", l2sq_f64sum_avx2, dot_f64sum_avx2, dot_norm_f64sum_avx2,
+                                       l2sq_f32sum_avx2, dot_norm_f32sum_avx2};
+constexpr float_kernels_t avx512_kernels{"avx512", l2sq_f64sum_avx512, dot_f64sum_avx512, dot_norm_f64sum_avx512,
+                                         l2sq_f32sum_avx512, dot_norm_f32sum_avx512};
+#endif
+
+/** The levels this CPU runs, best first (the first is the one searches use). */
+std::vector<float_kernels_t const*> float_kernel_levels() {
+    std::vector<float_kernels_t const*> out;
+#if STRATA_X86_VERSIONS
+    __builtin_cpu_init();
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+        out.push_back(&avx512_kernels);
+    if (avx2)
+        out.push_back(&avx2_kernels);
+#endif
+    out.push_back(&portable_kernels);
+    return out;
+}
+
+// ---- bits --------------------------------------------------------------------------------------
+
+/** Bits set in a XOR b over `bytes` bytes (hamming). */
+STRATA_CLONES std::uint64_t xor_count(std::uint8_t const* a, std::uint8_t const* b, std::size_t bytes) noexcept {
+    std::uint64_t x = 0;
     std::size_t i = 0;
     for (; i + 8 <= bytes; i += 8) {
         std::uint64_t u, v;
         std::memcpy(&u, a + i, 8);
         std::memcpy(&v, b + i, 8);
         x += __builtin_popcountll(u ^ v);
+    }
+    for (; i != bytes; ++i)
+        x += __builtin_popcount(unsigned(a[i] ^ b[i]));
+    return x;
+}
+
+/** Bits set in a AND b and in a OR b over `bytes` bytes (tanimoto). */
+STRATA_CLONES void and_or_counts(std::uint8_t const* a, std::uint8_t const* b, std::size_t bytes,
+                                 std::uint64_t* and_out, std::uint64_t* or_out) noexcept {
+    std::uint64_t n = 0, o = 0;
+    std::size_t i = 0;
+    for (; i + 8 <= bytes; i += 8) {
+        std::uint64_t u, v;
+        std::memcpy(&u, a + i, 8);
+        std::memcpy(&v, b + i, 8);
         n += __builtin_popcountll(u & v);
         o += __builtin_popcountll(u | v);
     }
     for (; i != bytes; ++i) {
-        x += __builtin_popcount(unsigned(a[i] ^ b[i]));
         n += __builtin_popcount(unsigned(a[i] & b[i]));
         o += __builtin_popcount(unsigned(a[i] | b[i]));
     }
-    *x_out = x, *and_out = n, *or_out = o;
+    *and_out = n, *or_out = o;
 }
 
 enum class kind_t { l2sq, ip, cos, hamming, tanimoto };
@@ -145,6 +637,8 @@ struct walk_context_t {
     std::vector<scored_t> next; // min-heap: frontier
     std::vector<scored_t> top;  // max-heap: best passing so far
     std::vector<std::uint32_t> batch, hop;
+    std::vector<double> query_f64;    // the float query, widened once per search
+    std::vector<byte_t> query_bits;   // the binary query, in usearch's bit order
 
     bool visit(std::uint32_t slot) noexcept {
         std::uint64_t& w = visited[slot >> 6];
@@ -178,6 +672,7 @@ struct index_t {
     std::size_t n = 0;
     kind_t kind = kind_t::l2sq;
     bool binary = false;
+    float_kernels_t const* kernels = &portable_kernels;
     std::vector<std::uint32_t> slot_row; // the key (row offset) stored in each slot
     std::vector<std::uint32_t> row_slot;
     std::size_t contexts = 1;
@@ -189,44 +684,68 @@ struct index_t {
 };
 
 /**
- * Distance of one query to stored vectors, as usearch's binding computes it (NumKong's kernels and
- * usearch's conversions): l2sq and cosine in f64 rounded to f32; ip as 1 − (f32) dot; hamming as
- * the count; tanimoto as 1 − ∩/∪ in f32 (0 for two empty sets). The query's norm is computed once.
+ * Distance of one query to stored vectors, as usearch's binding computes it up to the kernels'
+ * rounding (see there): l2sq and cosine summed to f64, rounded to f32; ip as 1 − (f32) dot; hamming
+ * as the count; tanimoto as 1 − ∩/∪ in f32 (0 for two empty sets). The query is widened (or
+ * bit-reversed) once, into the search context's scratch, and its norm computed once.
  */
 struct metric_t {
     index_t const* ix;
-    byte_t const* query;
+    float const* query = nullptr;       // float vectors
+    double const* query_f64 = nullptr;  // the same, widened
+    byte_t const* query_bits = nullptr; // binary vectors
     double query_norm_sq = 0;           // cosine: |q|²
-    std::vector<byte_t> msb_first;       // binary: the query in usearch's bit order
+    bool cos_f32sum = false;            // |q|² is in the f32 kernels' range
 
-    metric_t(index_t const* index, byte_t const* q) : ix(index), query(q) {
-        if (ix->kind == kind_t::cos) {
-            auto f = reinterpret_cast<float const*>(q);
-            query_norm_sq = dot_f32(f, f, ix->dim);
-        }
+    metric_t(index_t const* index, byte_t const* q, walk_context_t& scratch) : ix(index) {
         if (ix->binary) {
             // Strata packs bit i of a row at (1 << i % 8) of byte i / 8, usearch at (128 >> i % 8).
-            msb_first.resize(ix->vector_bytes);
-            for (std::size_t i = 0; i != msb_first.size(); ++i) {
+            auto& bits = scratch.query_bits;
+            bits.resize(ix->vector_bytes);
+            for (std::size_t i = 0; i != bits.size(); ++i) {
                 unsigned v = static_cast<unsigned char>(q[i]), r = 0;
                 for (int b = 0; b != 8; ++b)
                     r |= ((v >> b) & 1u) << (7 - b);
-                msb_first[i] = static_cast<byte_t>(r);
+                bits[i] = static_cast<byte_t>(r);
             }
-            query = msb_first.data();
+            query_bits = bits.data();
+            return;
+        }
+        auto& wide = scratch.query_f64;
+        wide.resize(ix->dim);
+        query = reinterpret_cast<float const*>(q);
+        for (std::size_t i = 0; i != ix->dim; ++i)
+            wide[i] = double(query[i]);
+        query_f64 = wide.data();
+        if (ix->kind == kind_t::cos) {
+            query_norm_sq = ix->kernels->dot_f64sum(query_f64, query, ix->dim);
+            cos_f32sum = query_norm_sq >= f32sum_min_k;
         }
     }
+    // index_gt takes the metric by reference; a copy would share the context's scratch.
+    metric_t(metric_t const&) = delete;
+    metric_t& operator=(metric_t const&) = delete;
+
+    static constexpr double max_k = std::numeric_limits<double>::max();
 
     float operator()(byte_t const* b) const noexcept {
         std::size_t d = ix->dim;
-        auto qf = reinterpret_cast<float const*>(query);
+        float_kernels_t const& k = *ix->kernels;
         auto bf = reinterpret_cast<float const*>(b);
         switch (ix->kind) {
-        case kind_t::l2sq: return float(l2sq_f32(qf, bf, d));
-        case kind_t::ip: return 1.0f - float(dot_f32(qf, bf, d));
+        case kind_t::l2sq: {
+            double r = k.l2sq_f32sum(query, query_f64, bf, d);
+            if (!(r >= f32sum_min_k && r <= max_k)) // NaN, or f32 may have under- or overflowed
+                r = k.l2sq_f64sum(query_f64, bf, d);
+            return float(r);
+        }
+        case kind_t::ip: return 1.0f - float(k.dot_f64sum(query_f64, bf, d));
         case kind_t::cos: {
-            double ab, bb;
-            dot_norm_f32(qf, bf, d, &ab, &bb);
+            double ab = 0, bb = 0;
+            if (cos_f32sum)
+                k.dot_norm_f32sum(query, query_f64, bf, d, &ab, &bb);
+            if (!cos_f32sum || !(bb >= f32sum_min_k && bb <= max_k && std::fabs(ab) <= max_k))
+                k.dot_norm_f64sum(query_f64, bf, d, &ab, &bb);
             double aa = query_norm_sq;
             if (aa == 0 && bb == 0)
                 return 0.0f;
@@ -235,16 +754,13 @@ struct metric_t {
             double r = 1 - ab / (std::sqrt(aa) * std::sqrt(bb));
             return float(r > 0 ? r : 0);
         }
-        case kind_t::hamming: {
-            std::uint64_t x, a, o;
-            bit_counts(reinterpret_cast<std::uint8_t const*>(query), reinterpret_cast<std::uint8_t const*>(b),
-                       ix->vector_bytes, &x, &a, &o);
-            return float(x);
-        }
+        case kind_t::hamming:
+            return float(xor_count(reinterpret_cast<std::uint8_t const*>(query_bits),
+                                   reinterpret_cast<std::uint8_t const*>(b), ix->vector_bytes));
         case kind_t::tanimoto: {
-            std::uint64_t x, a, o;
-            bit_counts(reinterpret_cast<std::uint8_t const*>(query), reinterpret_cast<std::uint8_t const*>(b),
-                       ix->vector_bytes, &x, &a, &o);
+            std::uint64_t a, o;
+            and_or_counts(reinterpret_cast<std::uint8_t const*>(query_bits), reinterpret_cast<std::uint8_t const*>(b),
+                          ix->vector_bytes, &a, &o);
             return o != 0 ? 1.0f - float(a) / float(o) : 0.0f;
         }
         }
@@ -419,6 +935,7 @@ void attach(index_t& ix, memory_mapped_file_t file) {
         return;
     }
     ix.dim = dim;
+    ix.kernels = float_kernel_levels().front();
     ix.vector_bytes = cols;
     ix.n = rows;
     ix.bytes = b;
@@ -626,7 +1143,7 @@ inline float keep_nearest(std::vector<scored_t>& top, std::size_t limit, scored_
  */
 std::size_t scan_one(index_t const& ix, byte_t const* q, std::size_t wanted, std::vector<std::uint32_t> const& slots,
                      walk_context_t& w, std::int32_t* keys, float* distances, std::size_t* computed) {
-    metric_t metric(&ix, q);
+    metric_t metric(&ix, q, w);
     auto& top = w.top;
     top.clear();
     constexpr std::size_t ahead = 16;
@@ -648,9 +1165,9 @@ std::size_t scan_one(index_t const& ix, byte_t const* q, std::size_t wanted, std
 
 /** usearch's own walk (index_gt::search); with a filter, every neighbour steers, only passing rows count. */
 std::size_t walk_one(index_t const& ix, byte_t const* q, std::size_t wanted, std::size_t ef,
-                     std::uint8_t const* allow, std::size_t context, std::int32_t* keys, float* distances,
-                     std::size_t* computed) {
-    metric_t metric(&ix, q);
+                     std::uint8_t const* allow, std::size_t context, walk_context_t& w, std::int32_t* keys,
+                     float* distances, std::size_t* computed) {
+    metric_t metric(&ix, q, w);
     index_search_config_t config;
     config.thread = context;
     config.expansion = ef;
@@ -681,7 +1198,7 @@ std::size_t walk_one(index_t const& ix, byte_t const* q, std::size_t wanted, std
 std::size_t walk_two_hop(index_t const& ix, byte_t const* q, std::size_t wanted, std::size_t ef,
                          std::uint8_t const* allow, walk_context_t& w, std::int32_t* keys, float* distances,
                          std::size_t* computed) {
-    metric_t metric(&ix, q);
+    metric_t metric(&ix, q, w);
     std::size_t scored = 0;
     auto pass = [&](std::uint32_t slot) { return allow[ix.slot_row[slot]] != 0; };
     if (w.visited.empty())
@@ -855,7 +1372,7 @@ napi_value js_search(napi_env env, napi_callback_info info) {
                 switch (mode) {
                 case mode_t::scan: c = scan_one(*ix, q, wanted, slots, w, k, d, &computed[worker]); break;
                 case mode_t::two_hop: c = walk_two_hop(*ix, q, wanted, ef, allow, w, k, d, &computed[worker]); break;
-                default: c = walk_one(*ix, q, wanted, ef, allow, worker, k, d, &computed[worker]); break;
+                default: c = walk_one(*ix, q, wanted, ef, allow, worker, w, k, d, &computed[worker]); break;
                 }
                 counts[i] = std::uint32_t(c);
             } catch (js_error const& e) {
@@ -903,13 +1420,52 @@ napi_value js_count_passing(napi_env env, napi_callback_info info) {
     });
 }
 
+/**
+ * floatKernels(q Float32Array, b Float32Array) → for each kernel level this CPU runs, best first
+ * (searches use the first): [name, l2sq f64, dot f64, dot f64, |b|² f64, l2sq f32, dot f32, |b|² f32],
+ * the f64- and f32-summed kernels on q and b. For tests: every level is checked on any CPU that has it.
+ */
+napi_value js_float_kernels(napi_env env, napi_callback_info info) {
+    return guarded(env, [&]() -> napi_value {
+        auto argv = args_of(env, info, 2);
+        typed_t q = typed_arg(env, argv[0], "q"), b = typed_arg(env, argv[1], "b");
+        if (q.type != napi_float32_array || b.type != napi_float32_array || q.length != b.length)
+            throw js_error{"hnsw-filter: q and b must be Float32Arrays of one length"};
+        auto qf = static_cast<float const*>(q.data), bf = static_cast<float const*>(b.data);
+        std::size_t n = q.length;
+        std::vector<double> q64(qf, qf + n);
+        auto levels = float_kernel_levels();
+        napi_value out;
+        check(env, napi_create_array_with_length(env, levels.size(), &out), "result");
+        for (std::size_t l = 0; l != levels.size(); ++l) {
+            float_kernels_t const& k = *levels[l];
+            double v[7];
+            v[0] = k.l2sq_f64sum(q64.data(), bf, n);
+            v[1] = k.dot_f64sum(q64.data(), bf, n);
+            k.dot_norm_f64sum(q64.data(), bf, n, &v[2], &v[3]);
+            v[4] = k.l2sq_f32sum(qf, q64.data(), bf, n);
+            k.dot_norm_f32sum(qf, q64.data(), bf, n, &v[5], &v[6]);
+            napi_value row, x;
+            check(env, napi_create_array_with_length(env, 8, &row), "result");
+            check(env, napi_create_string_utf8(env, k.name, NAPI_AUTO_LENGTH, &x), "result");
+            check(env, napi_set_element(env, row, 0, x), "result");
+            for (std::uint32_t i = 0; i != 7; ++i) {
+                check(env, napi_create_double(env, v[i], &x), "result");
+                check(env, napi_set_element(env, row, i + 1, x), "result");
+            }
+            check(env, napi_set_element(env, out, std::uint32_t(l), row), "result");
+        }
+        return out;
+    });
+}
+
 napi_value init(napi_env env, napi_value exports) {
     struct entry {
         char const* name;
         napi_callback fn;
     } const fns[] = {{"open", js_open},   {"openBytes", js_open_bytes}, {"close", js_close},
                      {"info", js_info},   {"save", js_save},            {"search", js_search},
-                     {"countPassing", js_count_passing}};
+                     {"countPassing", js_count_passing}, {"floatKernels", js_float_kernels}};
     for (auto const& e : fns) {
         napi_value f;
         if (napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, nullptr, &f) != napi_ok ||

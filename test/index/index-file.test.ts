@@ -79,24 +79,31 @@ function sameResults(
   ctx: string,
 ): void {
   const filter = randomFilter(a.count, 0.5, 3);
+  // An opened HNSW file searches in the hnsw-filter addon, whose float kernels sum in another order
+  // than the binding's: scores agree within 1e-6 × max(1, |s|), and rows may differ only where
+  // scores tie that closely (next to each other, or at the k-th). Other kinds reopen bit for bit.
+  const viaAddon = b instanceof HnswIndex && b.nativeFilter;
+  const tol = (s: number) => (viaAddon ? 1e-6 * Math.max(1, Math.abs(s)) : 0);
+  const tie = (s: number, t: number | undefined) => t !== undefined && Math.abs(s - t) <= tol(t);
   for (const f of [undefined, filter]) {
     const x = a.search(q, nq, 7, { ef: 32, nprobe: 4 }, f);
     const y = b.search(q, nq, 7, { ef: 32, nprobe: 4 }, f);
-    assert.deepEqual([...y.scores], [...x.scores], ctx);
-    if (f === undefined) {
-      assert.deepEqual([...y.offsets], [...x.offsets], ctx);
-      continue;
-    }
-    // A filtered search of an opened HNSW file runs in the hnsw-filter addon (a filtered walk, not
-    // the binding's over-fetch), so among rows tied at the k-th score it may meet another one first.
-    for (let i = 0; i < x.offsets.length; i++) {
+    for (let i = 0; i < x.scores.length; i++) {
+      const s = x.scores[i]!;
+      assert.ok(
+        tie(y.scores[i]!, s) || (Number.isNaN(s) && Number.isNaN(y.scores[i]!)),
+        `${ctx}: score ${y.scores[i]} for ${s}`,
+      );
+      if (y.offsets[i] === x.offsets[i]) continue;
+      // Filtered, the addon walks (not the binding's over-fetch), so among rows tied at the k-th
+      // score it may meet another one first.
       const kth = x.scores[(Math.floor(i / 7) + 1) * 7 - 1];
-      if (y.offsets[i] !== x.offsets[i])
-        assert.equal(
-          x.scores[i],
-          kth,
-          `${ctx} filtered: row ${y.offsets[i]} for ${x.offsets[i]} (not a k-th tie)`,
-        );
+      const p = i % 7;
+      const near = (p > 0 && tie(s, x.scores[i - 1])) || (p < 6 && tie(s, x.scores[i + 1]));
+      assert.ok(
+        (f !== undefined && s === kth) || (viaAddon && (near || tie(s, kth))),
+        `${ctx}: row ${y.offsets[i]} for ${x.offsets[i]} (not a tie)`,
+      );
     }
   }
 }
