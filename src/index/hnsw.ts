@@ -119,7 +119,7 @@ const OVERFETCH = 1.2;
  * inside native code cannot be interrupted). Sequential calls with threads = 1 build the same graph
  * as one call.
  */
-const ADD_CHUNK_ROWS = 4096;
+const ADD_CHUNK_ROWS = 16_384;
 
 const METRIC_KIND: Record<MetricType, string> = {
   L2: "l2sq",
