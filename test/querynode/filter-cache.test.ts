@@ -3,11 +3,12 @@
 // while deletes and new rows arrive after the bits were kept.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Strata } from "../../src/api/embedded.ts";
+import type { Strata } from "../../src/api/embedded.ts";
 import { validateSchema } from "../../src/common/schema.ts";
 import { compileFilter } from "../../src/expr/index.ts";
 import { FilterCache, planKey } from "../../src/querynode/filter-cache.ts";
-import { rng, tempDir } from "../helpers/env.ts";
+import { rng } from "../helpers/env.ts";
+import { openTempStrata } from "./harness.ts";
 
 const SCHEMA = {
   name: "fc",
@@ -163,16 +164,7 @@ describe("filtered reads through a standalone Strata with kept filter results", 
   };
 
   before(async () => {
-    const t = await tempDir("strata-fc-");
-    db = await Strata.open({
-      dataDir: t.dir,
-      logLevel: "error",
-      overrides: { rootcoord: { timeTickIntervalMs: 50 } },
-    });
-    cleanup = async () => {
-      await db.close();
-      await t.cleanup();
-    };
+    ({ db, cleanup } = await openTempStrata("strata-fc-"));
     await db.createCollection({ schema: SCHEMA, shardsNum: 2 });
     await insert(0, N);
     await db.flush("fc");

@@ -48,6 +48,23 @@ export async function openWorld(
   };
 }
 
+/** A standalone Strata in a temp dir with fast time ticks; `cleanup` closes it and removes the dir. */
+export async function openTempStrata(prefix: string): Promise<{ db: Strata; cleanup: () => Promise<void> }> {
+  const t = await tempDir(prefix);
+  const db = await Strata.open({
+    dataDir: t.dir,
+    logLevel: "error",
+    overrides: { rootcoord: { timeTickIntervalMs: 50 } },
+  });
+  return {
+    db,
+    cleanup: async () => {
+      await db.close();
+      await t.cleanup();
+    },
+  };
+}
+
 export function newNode(
   w: World,
   nodeId = 7,

@@ -2,8 +2,9 @@
 // gives: one hit per key (the row written last), best first, the right output fields.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Strata } from "../../src/api/embedded.ts";
-import { rng, tempDir } from "../helpers/env.ts";
+import type { Strata } from "../../src/api/embedded.ts";
+import { rng } from "../helpers/env.ts";
+import { openTempStrata } from "./harness.ts";
 
 const DIM = 4;
 
@@ -39,16 +40,7 @@ describe("search answered by a single segment", () => {
       .slice(0, k);
 
   before(async () => {
-    const t = await tempDir("strata-one-");
-    db = await Strata.open({
-      dataDir: t.dir,
-      logLevel: "error",
-      overrides: { rootcoord: { timeTickIntervalMs: 50 } },
-    });
-    cleanup = async () => {
-      await db.close();
-      await t.cleanup();
-    };
+    ({ db, cleanup } = await openTempStrata("strata-one-"));
     await db.createCollection({
       schema: {
         name: "one",
