@@ -14,7 +14,14 @@ import type { CreateIndexRequest, IndexInfo } from "./index-types.ts";
 import { createIndex, describeIndex, dropIndex, type IndexDeps, statistics } from "./indexes.ts";
 import { InflightTracker } from "./inflight.ts";
 import { type ReadDeps, ReadPath } from "./read.ts";
-import type { LoadState, QueryRequest, QueryRow, SearchHit, SearchRequest } from "./read-types.ts";
+import type {
+  LoadState,
+  QueryColumns,
+  QueryRequest,
+  QueryRow,
+  SearchHit,
+  SearchRequest,
+} from "./read-types.ts";
 import { SegmentAssigner } from "./segment-assigner.ts";
 import type { DeleteRequest, FlushOptions, InsertRequest, MutationResult, ProxyService } from "./types.ts";
 import { validateInsert, validatePks } from "./validate.ts";
@@ -122,6 +129,9 @@ class ProxyImpl implements ProxyService {
   }
   query(req: QueryRequest): Promise<QueryRow[]> {
     return this.#reader().query(req);
+  }
+  queryColumns(req: QueryRequest): Promise<QueryColumns> {
+    return this.#reader().queryColumns(req);
   }
 
   async start(): Promise<void> {

@@ -1,4 +1,6 @@
 import type { SparseRow } from "../common/column.ts";
+import type { FieldColumn } from "../common/msg/index.ts";
+import type { FieldSchema } from "../common/schema.ts";
 import type { ConsistencyLevel } from "../common/types.ts";
 import type { MetricType } from "../querynode/types.ts";
 import type { FieldValues } from "./validate.ts";
@@ -47,6 +49,15 @@ export interface SearchHit {
   /** Distance (L2 squared, HAMMING, JACCARD: smaller is closer) or similarity (IP, COSINE). */
   readonly score: number;
   readonly fields: Readonly<Record<string, unknown>>;
+}
+
+/** A query's result as columns: `rows` rows, one column per output field (schema order). */
+export interface QueryColumns {
+  readonly output: readonly FieldSchema[];
+  readonly columns: readonly FieldColumn[];
+  readonly rows: number;
+  /** Set (and nothing else) when the query asked for `count(*)` alone. */
+  readonly count?: number;
 }
 
 export interface QueryRequest extends ReadOptions {

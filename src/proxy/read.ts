@@ -1,4 +1,4 @@
-import type { Column, SparseRow } from "../common/column.ts";
+import type { SparseRow } from "../common/column.ts";
 import { StrataError } from "../common/errors.ts";
 import type { FieldColumn } from "../common/msg/index.ts";
 import { DYNAMIC_FIELD_NAME, type FieldSchema, primaryField } from "../common/schema.ts";
@@ -10,18 +10,20 @@ import { resolveSearchParams } from "../index/params.ts";
 import type { MetricType, NodeScope, QueryNode } from "../querynode/types.ts";
 import { type Distribution, PartitionState, type QueryService } from "../queryservice/types.ts";
 import type { CollectionInfo, RootCoord } from "../rootcoord/types.ts";
+import { gatherPage, pageOf } from "./query-page.ts";
 import {
   type ConsistencyLevel,
   type LoadState,
   MAX_NQ,
   MAX_TOPK,
+  type QueryColumns,
   type QueryRequest,
   type QueryRow,
   type ReadOptions,
   type SearchHit,
   type SearchRequest,
 } from "./read-types.ts";
-import { concatColumns, reduceHits } from "./reduce.ts";
+import { reduceHits } from "./reduce.ts";
 import { valueAt } from "./rows.ts";
 import { validatePks } from "./validate.ts";
 
@@ -332,7 +334,20 @@ export class ReadPath {
     return out;
   }
 
+  /** Rows matching a filter and/or ids, as objects (see queryColumns). */
   async query(req: QueryRequest): Promise<QueryRow[]> {
+    const r = await this.queryColumns(req);
+    if (r.count !== undefined) return [{ [COUNT]: r.count }];
+    const rows: QueryRow[] = new Array(r.rows);
+    for (let i = 0; i < r.rows; i++) rows[i] = rowFields(r.output, r.columns, i);
+    return rows;
+  }
+
+  /**
+   * Rows matching a filter and/or ids, ordered by primary key, a key once, `offset`/`limit`
+   * applied, as one column per output field (schema order); or only the count for `count(*)`.
+   */
+  async queryColumns(req: QueryRequest): Promise<QueryColumns> {
     const info = await this.#d.rootcoord.describeCollection(req.collectionName);
     const pk = primaryField(info.schema);
     const names = req.outputFields ?? [pk.name];
@@ -371,46 +386,11 @@ export class ReadPath {
         }),
       ),
     );
-    if (countOnly) return [{ [COUNT]: perNode.reduce((n, r) => n + r.count, 0) }];
-    // Nodes return rows ordered by primary key; merge them, a key once.
-    const rows: { pk: bigint | string; node: number; row: number }[] = [];
-    perNode.forEach((r, node) => {
-      for (let row = 0; row < r.pks.length; row++)
-        rows.push({ pk: r.pks[row] as bigint | string, node, row });
-    });
-    rows.sort((a, b) => (a.pk < b.pk ? -1 : a.pk > b.pk ? 1 : a.node - b.node));
-    const unique = rows.filter((r, i) => i === 0 || rows[i - 1]?.pk !== r.pk);
-    const page = unique.slice(offset, limit === undefined ? undefined : offset + limit);
-    if (page.length === 0) return [];
-    const cols = output.map((f) => ({
-      fieldId: f.fieldId,
-      column: concatColumns(page.map((p) => pickRow(perNode[p.node]?.fields, f.fieldId, p.row))),
-    }));
-    return page.map((_, i) => rowFields(output, cols, i));
-  }
-}
-
-function pickRow(fields: readonly FieldColumn[] | undefined, fieldId: number, row: number): Column {
-  const c = fields?.find((f) => f.fieldId === fieldId)?.column;
-  if (c === undefined)
-    throw new StrataError("ServiceInternal", `query node returned no column for field ${fieldId}`);
-  return sliceRow(c, row);
-}
-
-function sliceRow(c: Column, row: number): Column {
-  switch (c.type) {
-    case DataType.FloatVector:
-      return Object.assign({}, c, { data: c.data.subarray(row * c.dim, (row + 1) * c.dim) }) as Column;
-    case DataType.BinaryVector:
-      return Object.assign({}, c, {
-        data: c.data.subarray((row * c.dim) / 8, ((row + 1) * c.dim) / 8),
-      }) as Column;
-    case DataType.Float16Vector:
-    case DataType.BFloat16Vector:
-      return Object.assign({}, c, { data: c.data.subarray(row * c.dim, (row + 1) * c.dim) }) as Column;
-    default:
-      if (Array.isArray(c.data)) return Object.assign({}, c, { data: c.data.slice(row, row + 1) }) as Column;
-      return Object.assign({}, c, { data: (c.data as Uint8Array).subarray(row, row + 1) }) as Column;
+    if (countOnly)
+      return { output: [], columns: [], rows: 0, count: perNode.reduce((n, r) => n + r.count, 0) };
+    const page = pageOf(perNode, offset, limit);
+    const columns = output.map((f) => ({ fieldId: f.fieldId, column: gatherPage(perNode, f.fieldId, page) }));
+    return { output, columns, rows: page.row.length };
   }
 }
 

@@ -1,7 +1,14 @@
 import type { Timestamp } from "../common/timestamp.ts";
 import type { CollectionInfo, CreateCollectionRequest, PartitionInfo } from "../rootcoord/types.ts";
 import type { CreateIndexRequest, IndexInfo } from "./index-types.ts";
-import type { LoadState, QueryRequest, QueryRow, SearchHit, SearchRequest } from "./read-types.ts";
+import type {
+  LoadState,
+  QueryColumns,
+  QueryRequest,
+  QueryRow,
+  SearchHit,
+  SearchRequest,
+} from "./read-types.ts";
 import type { FieldValues, InsertData } from "./validate.ts";
 
 export interface InsertRequest {
@@ -108,4 +115,6 @@ export interface ProxyService {
   /** @throws StrataError CollectionNotLoaded, ParameterInvalid, Timeout (consistency wait). */
   search(req: SearchRequest): Promise<SearchHit[][]>;
   query(req: QueryRequest): Promise<QueryRow[]>;
+  /** The same query's result as columns (the front door encodes them without per-row objects). */
+  queryColumns(req: QueryRequest): Promise<QueryColumns>;
 }

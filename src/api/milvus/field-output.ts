@@ -1,8 +1,10 @@
 import { Buffer } from "node:buffer";
+import type { Column } from "../../common/column.ts";
 import { StrataError } from "../../common/errors.ts";
 import { DYNAMIC_FIELD_NAME, type FieldSchema, primaryField } from "../../common/schema.ts";
 import { DataType, dataTypeName } from "../../common/types.ts";
-import type { SearchHit } from "../../proxy/index.ts";
+import type { QueryColumns, SearchHit } from "../../proxy/index.ts";
+import { valueAt } from "../../proxy/rows.ts";
 import type { CollectionInfo } from "../../rootcoord/types.ts";
 
 /**
@@ -177,6 +179,88 @@ export function outputColumns<R>(
       ),
     );
     names.push(f.name);
+  }
+  return { fields, names };
+}
+
+/**
+ * One output column as `schema.FieldData` straight from the proxy's column: numbers and vectors
+ * travel as the typed arrays they are; only Int64, Bool and row-shaped types (JSON, arrays,
+ * sparse rows) are converted value by value, as `fieldDataOut` would.
+ */
+export function columnDataOut(f: FieldSchema, c: Column): Encodable {
+  const base = { type: f.dataType, field_name: f.name, field_id: f.fieldId, is_dynamic: f.isDynamic };
+  switch (c.type) {
+    case DataType.FloatVector:
+      return { vectors: { dim: c.dim, float_vector: { data: c.data } }, ...base };
+    case DataType.BinaryVector:
+      return { vectors: { dim: c.dim, binary_vector: c.data }, ...base };
+    case DataType.Float16Vector:
+      return { vectors: { dim: c.dim, float16_vector: bytesOf(c.data) }, ...base };
+    case DataType.BFloat16Vector:
+      return { vectors: { dim: c.dim, bfloat16_vector: bytesOf(c.data) }, ...base };
+    case DataType.Int8:
+    case DataType.Int16:
+    case DataType.Int32:
+      return { scalars: { int_data: { data: c.data } }, ...base };
+    case DataType.Float:
+      return { scalars: { float_data: { data: c.data } }, ...base };
+    case DataType.Double:
+      return { scalars: { double_data: { data: c.data } }, ...base };
+    case DataType.Int64: {
+      const out: WireInt64[] = new Array(c.data.length);
+      for (let i = 0; i < out.length; i++) out[i] = int64Out(c.data[i]);
+      return { scalars: { long_data: { data: out } }, ...base };
+    }
+    case DataType.VarChar:
+    case DataType.String:
+      return { scalars: { string_data: { data: c.data } }, ...base };
+    default: {
+      const n = columnRows(c);
+      const values: unknown[] = new Array(n);
+      for (let i = 0; i < n; i++) values[i] = valueAt(c, i);
+      return fieldDataOut(f, values);
+    }
+  }
+}
+
+function columnRows(c: Column): number {
+  return "dim" in c ? c.data.length / (c.type === DataType.BinaryVector ? c.dim / 8 : c.dim) : c.data.length;
+}
+
+/**
+ * `fields_data` / `output_fields` of a Query reply from the proxy's columns: the same fields and
+ * values as `outputColumns` gives for the rows (the proxy already chose the fields), columnar.
+ */
+export function queryColumnsOut(
+  info: CollectionInfo,
+  requested: readonly string[],
+  qc: QueryColumns,
+): { fields: Encodable[]; names: string[] } {
+  const byId = new Map(qc.columns.map((c) => [c.fieldId, c.column]));
+  const dynamicKeys = requested.filter((n) => n !== "*" && !info.schema.fields.some((f) => f.name === n));
+  const wholeMeta = requested.includes("*") || requested.includes(DYNAMIC_FIELD_NAME);
+  const fields: Encodable[] = [];
+  const names: string[] = [];
+  for (const f of info.schema.fields) {
+    const c = byId.get(f.fieldId);
+    if (c === undefined) continue;
+    if (!f.isDynamic) {
+      fields.push(columnDataOut(f, c));
+      names.push(f.name);
+      continue;
+    }
+    if (!wholeMeta && dynamicKeys.length === 0) continue;
+    // Dynamic keys are picked per row, as outputColumns does.
+    const values: unknown[] = new Array(qc.rows);
+    for (let i = 0; i < qc.rows; i++) {
+      const meta = (valueAt(c, i) ?? {}) as Record<string, unknown>;
+      values[i] = wholeMeta
+        ? meta
+        : Object.fromEntries(dynamicKeys.filter((k) => k in meta).map((k) => [k, meta[k]]));
+    }
+    fields.push(fieldDataOut(f, values));
+    names.push(...(wholeMeta ? [DYNAMIC_FIELD_NAME] : dynamicKeys));
   }
   return { fields, names };
 }

@@ -7,7 +7,7 @@ import { isMetricType } from "../../index/metric.ts";
 import { annsFieldOf, type MutationResult, type QueryRow, type SearchRequest } from "../../proxy/index.ts";
 import type { FrontDoorHooks } from "../hooks.ts";
 import type { Handlers, MilvusContext } from "./context.ts";
-import { countColumn, outputColumns, searchResultsOut } from "./field-output.ts";
+import { countColumn, queryColumnsOut, searchResultsOut } from "./field-output.ts";
 import { columnsFromWire, decodeSparse, type WireFieldData } from "./fields.ts";
 import { indexSearchParams } from "./search-params.ts";
 import { consistency, int64List, kvs, name, num, partitions, str, strs, type WireRequest } from "./wire.ts";
@@ -252,13 +252,13 @@ export function dataHandlers(ctx: MilvusContext, hooks: FrontDoorHooks): Handler
       }
       const pk = primaryField(info.schema);
       const names = requested.length === 0 ? [pk.name] : requested;
-      const rows = await proxy.query({
+      const qc = await proxy.queryColumns({
         outputFields: [...new Set([...names, pk.name])],
         offset,
         ...(limitRaw === undefined || limitRaw === "" ? {} : { limit: positiveInt(limitRaw, "limit", 0) }),
         ...common,
       });
-      const out = outputColumns(info, names, rows, true, (r, f) => r[f.name]);
+      const out = queryColumnsOut(info, names, qc);
       return {
         collection_name: collection,
         output_fields: out.names,

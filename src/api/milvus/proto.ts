@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { endianness } from "node:os";
 import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
 import { fromJSON } from "@grpc/proto-loader";
 import protobuf from "protobufjs";
@@ -24,6 +25,12 @@ export interface MilvusProto {
   /** Serialized `common.PlaceholderGroup` (SearchRequest.placeholder_group), values as byte views. */
   decodePlaceholders(bytes: Uint8Array): WirePlaceholderGroup;
 }
+
+/** RPCs whose requests are decoded with Strata's own root (float arrays as Float32Array). */
+const TYPED_REQUESTS: Readonly<Record<string, string>> = {
+  Insert: "milvus.proto.milvus.InsertRequest",
+  Upsert: "milvus.proto.milvus.UpsertRequest",
+};
 
 /** RPCs whose handlers return encode-ready responses, with their response message types. */
 export const DIRECT_REPLIES: Readonly<Record<string, string>> = {
@@ -121,6 +128,66 @@ function searchRequestReader(root: protobuf.Root): (bytes: Buffer) => Record<str
   };
 }
 
+/**
+ * `schema.FloatArray` (vectors and Float columns) as one block of little-endian floats instead of
+ * a number per element: protobufjs' generated code writes one writer op per float and decodes
+ * into a plain array, which for a 16,384 × 128 reply is two million objects for the collector.
+ * A packed repeated float is on the wire exactly a length-delimited run of float32 LE, so encoding
+ * the typed array's bytes as field 1 is the same message. Decoding gives a Float32Array (an
+ * unpacked encoding, legal for repeated floats, is read too), and `toObject` passes it through.
+ * Only on little-endian hosts (the typed array's byte order must be the wire's).
+ */
+function typedFloatArrays(root: protobuf.Root): void {
+  if (endianness() !== "LE") return;
+  const type = root.lookupType("milvus.proto.schema.FloatArray");
+  type.setup();
+  const encode = (m: { data?: ArrayLike<number> }, w?: protobuf.Writer): protobuf.Writer => {
+    const writer = w ?? protobuf.Writer.create();
+    const data = m.data;
+    if (data !== undefined && data.length > 0) {
+      const f = data instanceof Float32Array ? data : Float32Array.from(data);
+      writer.uint32(10).bytes(new Uint8Array(f.buffer, f.byteOffset, f.byteLength));
+    }
+    return writer;
+  };
+  const decode = (input: protobuf.Reader | Uint8Array, length?: number): { data: Float32Array } => {
+    const r = input instanceof protobuf.Reader ? input : protobuf.Reader.create(input);
+    const end = length === undefined ? r.len : r.pos + length;
+    const runs: Float32Array[] = [];
+    let total = 0;
+    while (r.pos < end) {
+      const tag = r.uint32();
+      if (tag === 10) {
+        const n = r.uint32();
+        // A copy into a fresh buffer: the message's bytes need not be 4-byte aligned (and a
+        // Buffer's slice would be a view of its pool).
+        const bytes = new Uint8Array(n - (n % 4));
+        bytes.set(r.buf.subarray(r.pos, r.pos + bytes.length));
+        const run = new Float32Array(bytes.buffer);
+        r.pos += n;
+        runs.push(run);
+        total += run.length;
+      } else if (tag === 13) {
+        runs.push(Float32Array.of(r.float()));
+        total++;
+      } else r.skipType(tag & 7);
+    }
+    if (runs.length === 1) return { data: runs[0] as Float32Array };
+    const data = new Float32Array(total);
+    let at = 0;
+    for (const run of runs) {
+      data.set(run, at);
+      at += run.length;
+    }
+    return { data };
+  };
+  Object.assign(type, {
+    encode,
+    decode,
+    toObject: (m: { data?: Float32Array }) => ({ data: m.data ?? new Float32Array(0) }),
+  });
+}
+
 /** Strata's data type codes are Milvus' own; checked once so a protocol change cannot slip by. */
 function checkDataTypes(root: protobuf.Root): void {
   const values = root.lookupEnum("milvus.proto.schema.DataType").values;
@@ -140,6 +207,7 @@ export function loadMilvusProto(): MilvusProto {
   if (svc === undefined) throw new Error("MilvusService is missing from the SDK's protocol descriptors");
   const root = protobuf.Root.fromJSON(json as protobuf.INamespace);
   checkDataTypes(root);
+  typedFloatArrays(root);
   const schemaType = root.lookupType("milvus.proto.schema.CollectionSchema");
   const placeholderType = root.lookupType("milvus.proto.common.PlaceholderGroup");
   const placeholderTypes = root.lookupEnum("milvus.proto.common.PlaceholderType").valuesById;
@@ -153,6 +221,16 @@ export function loadMilvusProto(): MilvusProto {
       ...m,
       responseSerialize: (value: unknown) => type.encode(value as protobuf.Message).finish() as Buffer,
       ...(method === "Search" ? { requestDeserialize: searchRequestReader(root) } : {}),
+    };
+  }
+  for (const [method, request] of Object.entries(TYPED_REQUESTS)) {
+    const m = service[method];
+    if (m === undefined)
+      throw new Error(`MilvusService.${method} is missing from the SDK's protocol descriptors`);
+    const type = root.lookupType(request);
+    service[method] = {
+      ...m,
+      requestDeserialize: (bytes: Buffer) => type.toObject(type.decode(bytes), OBJECT_OPTIONS),
     };
   }
   return {
