@@ -82,10 +82,11 @@ if (build.status !== 0) giveUp(`node-gyp failed (${build.error?.message ?? `exit
 if (verbose) console.log(log);
 if (!existsSync(output)) giveUp(`node-gyp reported success but ${output} is missing`, log);
 
-// Load it in a fresh process: a library that does not load is as good as none.
+// Load it in a fresh process: a library that does not load is as good as none. The interface
+// version is src/index/hnsw-native.ts' ABI_VERSION.
 const check = spawnSync(
   process.execPath,
-  ["-e", `const a = require(${JSON.stringify(output)}); if (a.abiVersion !== 1) process.exit(3);`],
+  ["-e", `const a = require(${JSON.stringify(output)}); if (a.abiVersion !== 2) process.exit(3);`],
   { encoding: "utf8", timeout: 30_000 },
 );
 if (check.status !== 0)

@@ -8,6 +8,8 @@
 //   u32 rows, u32 bytes per vector | rows × vector bytes | 64-byte head ("usearch", versions, kinds,
 //   counts) | index_gt serialization (header, levels, nodes).
 // Keys are Strata row offsets (0 .. n-1); a file whose keys are not exactly that is refused.
+// It also builds float graphs (see "Building"): index_gt with these kernels, written in that same
+// dense layout, so the binding reads what it builds.
 //
 // Distances are usearch's: l2sq, 1 − dot (ip), 1 − cosine (cos), hamming bits, tanimoto (Jaccard
 // distance), so callers convert them to Milvus scores exactly as they convert the binding's. The
@@ -27,6 +29,7 @@
 #include <usearch/index_dense.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -87,51 +90,58 @@ constexpr double f32sum_min_k = 1e-30;
 
 // ---- f64 sums --------------------------------------------------------------------------------
 
-/** Σ (q − b)² over n floats of b, q already widened. */
-double l2sq_f64sum_portable(double const* q, float const* b, std::size_t n) noexcept {
+// Every f64-sum kernel takes the query either widened once (double, searches) or as the stored
+// floats (float, the builder's distances between two stored vectors): widening is exact, so both
+// give the same bits.
+
+/** Σ (q − b)² over n floats of b. */
+template <typename query_at>
+double l2sq_f64sum_portable(query_at const* q, float const* b, std::size_t n) noexcept {
     // Eight lanes, so the loop vectorises (SSE2, NEON) without -ffast-math.
     double acc[8] = {};
     std::size_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (std::size_t j = 0; j != 8; ++j) {
-            double d = q[i + j] - double(b[i + j]);
+            double d = double(q[i + j]) - double(b[i + j]);
             acc[j] += d * d;
         }
     double tail = 0;
     for (; i != n; ++i) {
-        double d = q[i] - double(b[i]);
+        double d = double(q[i]) - double(b[i]);
         tail += d * d;
     }
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])) + tail;
 }
 
 /** Σ q·b. */
-double dot_f64sum_portable(double const* q, float const* b, std::size_t n) noexcept {
+template <typename query_at>
+double dot_f64sum_portable(query_at const* q, float const* b, std::size_t n) noexcept {
     double acc[8] = {};
     std::size_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (std::size_t j = 0; j != 8; ++j)
-            acc[j] += q[i + j] * double(b[i + j]);
+            acc[j] += double(q[i + j]) * double(b[i + j]);
     double tail = 0;
     for (; i != n; ++i)
-        tail += q[i] * double(b[i]);
+        tail += double(q[i]) * double(b[i]);
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])) + tail;
 }
 
 /** Σ q·b and Σ b² in one pass (cosine; the query's norm is computed once per search). */
-void dot_norm_f64sum_portable(double const* q, float const* b, std::size_t n, double* dot, double* bb) noexcept {
+template <typename query_at>
+void dot_norm_f64sum_portable(query_at const* q, float const* b, std::size_t n, double* dot, double* bb) noexcept {
     double ab[8] = {}, b2[8] = {};
     std::size_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (std::size_t j = 0; j != 8; ++j) {
             double v = double(b[i + j]);
-            ab[j] += q[i + j] * v;
+            ab[j] += double(q[i + j]) * v;
             b2[j] += v * v;
         }
     double ab_tail = 0, b2_tail = 0;
     for (; i != n; ++i) {
         double v = double(b[i]);
-        ab_tail += q[i] * v;
+        ab_tail += double(q[i]) * v;
         b2_tail += v * v;
     }
     *dot = ((ab[0] + ab[4]) + (ab[2] + ab[6])) + ((ab[1] + ab[5]) + (ab[3] + ab[7])) + ab_tail;
@@ -139,16 +149,20 @@ void dot_norm_f64sum_portable(double const* q, float const* b, std::size_t n, do
 }
 
 // ---- f32 sums ----------------------------------------------------------------------------------
-// They take the query both as floats and widened: the portable versions have no f32 kernel and use
-// the f64 one (compilers vectorise it for SSE2 and NEON; the bound above is then moot).
+// They take the query both as floats and widened (q64, or null to widen as they go: same result):
+// the portable versions have no f32 kernel and use the f64 one (compilers vectorise it for SSE2 and
+// NEON; the bound above is then moot).
 
-double l2sq_f32sum_portable(float const*, double const* q64, float const* b, std::size_t n) noexcept {
-    return l2sq_f64sum_portable(q64, b, n);
+double l2sq_f32sum_portable(float const* q, double const* q64, float const* b, std::size_t n) noexcept {
+    return q64 ? l2sq_f64sum_portable(q64, b, n) : l2sq_f64sum_portable(q, b, n);
 }
 
-void dot_norm_f32sum_portable(float const*, double const* q64, float const* b, std::size_t n, double* dot,
+void dot_norm_f32sum_portable(float const* q, double const* q64, float const* b, std::size_t n, double* dot,
                               double* bb) noexcept {
-    dot_norm_f64sum_portable(q64, b, n, dot, bb);
+    if (q64)
+        dot_norm_f64sum_portable(q64, b, n, dot, bb);
+    else
+        dot_norm_f64sum_portable(q, b, n, dot, bb);
 }
 
 #if STRATA_X86_VERSIONS
@@ -173,11 +187,19 @@ STRATA_AVX512 inline double reduce_avx512(__m512d a) noexcept {
     return reduce_avx512(a, z, z, z);
 }
 STRATA_AVX512 inline __m512d widen_avx512(float const* b) noexcept { return _mm512_cvtps_pd(_mm256_loadu_ps(b)); }
-STRATA_AVX512 inline __m512d diff_avx512(double const* q, float const* b) noexcept {
-    return _mm512_sub_pd(_mm512_loadu_pd(q), widen_avx512(b));
+/** Eight query values as doubles (loaded, or widened from floats), all or the first lanes of `m`. */
+STRATA_AVX512 inline __m512d query_avx512(double const* q) noexcept { return _mm512_loadu_pd(q); }
+STRATA_AVX512 inline __m512d query_avx512(float const* q) noexcept { return widen_avx512(q); }
+STRATA_AVX512 inline __m512d query_avx512(__mmask8 m, double const* q) noexcept { return _mm512_maskz_loadu_pd(m, q); }
+STRATA_AVX512 inline __m512d query_avx512(__mmask8 m, float const* q) noexcept {
+    return _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, q));
+}
+template <typename query_at> STRATA_AVX512 inline __m512d diff_avx512(query_at const* q, float const* b) noexcept {
+    return _mm512_sub_pd(query_avx512(q), widen_avx512(b));
 }
 
-STRATA_AVX512 double l2sq_f64sum_avx512(double const* q, float const* b, std::size_t n) noexcept {
+template <typename query_at>
+STRATA_AVX512 double l2sq_f64sum_avx512(query_at const* q, float const* b, std::size_t n) noexcept {
     __m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
     std::size_t i = 0;
     for (; i + 32 <= n; i += 32) {
@@ -202,45 +224,47 @@ STRATA_AVX512 double l2sq_f64sum_avx512(double const* q, float const* b, std::si
     }
     if (i != n) {
         __mmask8 m = __mmask8((1u << (n - i)) - 1);
-        __m512d d = _mm512_sub_pd(_mm512_maskz_loadu_pd(m, q + i), _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, b + i)));
+        __m512d d = _mm512_sub_pd(query_avx512(m, q + i), _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, b + i)));
         s3 = _mm512_fmadd_pd(d, d, s3);
     }
     return reduce_avx512(s0, s1, s2, s3);
 }
 
-STRATA_AVX512 double dot_f64sum_avx512(double const* q, float const* b, std::size_t n) noexcept {
+template <typename query_at>
+STRATA_AVX512 double dot_f64sum_avx512(query_at const* q, float const* b, std::size_t n) noexcept {
     __m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
     std::size_t i = 0;
     for (; i + 32 <= n; i += 32) {
-        s0 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), widen_avx512(b + i), s0);
-        s1 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i + 8), widen_avx512(b + i + 8), s1);
-        s2 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i + 16), widen_avx512(b + i + 16), s2);
-        s3 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i + 24), widen_avx512(b + i + 24), s3);
+        s0 = _mm512_fmadd_pd(query_avx512(q + i), widen_avx512(b + i), s0);
+        s1 = _mm512_fmadd_pd(query_avx512(q + i + 8), widen_avx512(b + i + 8), s1);
+        s2 = _mm512_fmadd_pd(query_avx512(q + i + 16), widen_avx512(b + i + 16), s2);
+        s3 = _mm512_fmadd_pd(query_avx512(q + i + 24), widen_avx512(b + i + 24), s3);
     }
     if (i + 8 <= n)
-        s0 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), widen_avx512(b + i), s0), i += 8;
+        s0 = _mm512_fmadd_pd(query_avx512(q + i), widen_avx512(b + i), s0), i += 8;
     if (i + 8 <= n)
-        s1 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), widen_avx512(b + i), s1), i += 8;
+        s1 = _mm512_fmadd_pd(query_avx512(q + i), widen_avx512(b + i), s1), i += 8;
     if (i + 8 <= n)
-        s2 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), widen_avx512(b + i), s2), i += 8;
+        s2 = _mm512_fmadd_pd(query_avx512(q + i), widen_avx512(b + i), s2), i += 8;
     if (i != n) {
         __mmask8 m = __mmask8((1u << (n - i)) - 1);
-        s3 = _mm512_fmadd_pd(_mm512_maskz_loadu_pd(m, q + i), _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, b + i)), s3);
+        s3 = _mm512_fmadd_pd(query_avx512(m, q + i), _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, b + i)), s3);
     }
     return reduce_avx512(s0, s1, s2, s3);
 }
 
-STRATA_AVX512 void dot_norm_f64sum_avx512(double const* q, float const* b, std::size_t n, double* dot,
+template <typename query_at>
+STRATA_AVX512 void dot_norm_f64sum_avx512(query_at const* q, float const* b, std::size_t n, double* dot,
                                           double* bb) noexcept {
     __m512d x0 = _mm512_setzero_pd(), x1 = x0, x2 = x0, x3 = x0, y0 = x0, y1 = x0, y2 = x0, y3 = x0;
     std::size_t i = 0;
     for (; i + 32 <= n; i += 32) {
         __m512d v0 = widen_avx512(b + i), v1 = widen_avx512(b + i + 8);
         __m512d v2 = widen_avx512(b + i + 16), v3 = widen_avx512(b + i + 24);
-        x0 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), v0, x0);
-        x1 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i + 8), v1, x1);
-        x2 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i + 16), v2, x2);
-        x3 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i + 24), v3, x3);
+        x0 = _mm512_fmadd_pd(query_avx512(q + i), v0, x0);
+        x1 = _mm512_fmadd_pd(query_avx512(q + i + 8), v1, x1);
+        x2 = _mm512_fmadd_pd(query_avx512(q + i + 16), v2, x2);
+        x3 = _mm512_fmadd_pd(query_avx512(q + i + 24), v3, x3);
         y0 = _mm512_fmadd_pd(v0, v0, y0);
         y1 = _mm512_fmadd_pd(v1, v1, y1);
         y2 = _mm512_fmadd_pd(v2, v2, y2);
@@ -248,20 +272,20 @@ STRATA_AVX512 void dot_norm_f64sum_avx512(double const* q, float const* b, std::
     }
     if (i + 8 <= n) {
         __m512d v = widen_avx512(b + i);
-        x0 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), v, x0), y0 = _mm512_fmadd_pd(v, v, y0), i += 8;
+        x0 = _mm512_fmadd_pd(query_avx512(q + i), v, x0), y0 = _mm512_fmadd_pd(v, v, y0), i += 8;
     }
     if (i + 8 <= n) {
         __m512d v = widen_avx512(b + i);
-        x1 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), v, x1), y1 = _mm512_fmadd_pd(v, v, y1), i += 8;
+        x1 = _mm512_fmadd_pd(query_avx512(q + i), v, x1), y1 = _mm512_fmadd_pd(v, v, y1), i += 8;
     }
     if (i + 8 <= n) {
         __m512d v = widen_avx512(b + i);
-        x2 = _mm512_fmadd_pd(_mm512_loadu_pd(q + i), v, x2), y2 = _mm512_fmadd_pd(v, v, y2), i += 8;
+        x2 = _mm512_fmadd_pd(query_avx512(q + i), v, x2), y2 = _mm512_fmadd_pd(v, v, y2), i += 8;
     }
     if (i != n) {
         __mmask8 m = __mmask8((1u << (n - i)) - 1);
         __m512d v = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, b + i));
-        x3 = _mm512_fmadd_pd(_mm512_maskz_loadu_pd(m, q + i), v, x3), y3 = _mm512_fmadd_pd(v, v, y3);
+        x3 = _mm512_fmadd_pd(query_avx512(m, q + i), v, x3), y3 = _mm512_fmadd_pd(v, v, y3);
     }
     *dot = reduce_avx512(x0, x1, x2, x3);
     *bb = reduce_avx512(y0, y1, y2, y3);
@@ -371,11 +395,14 @@ STRATA_AVX2 inline double reduce_avx2(__m256d a, __m256d b, __m256d c, __m256d d
     return reduce_avx2(_mm256_add_pd(_mm256_add_pd(a, b), _mm256_add_pd(c, d)));
 }
 STRATA_AVX2 inline __m256d widen_avx2(float const* b) noexcept { return _mm256_cvtps_pd(_mm_loadu_ps(b)); }
-STRATA_AVX2 inline __m256d diff_avx2(double const* q, float const* b) noexcept {
-    return _mm256_sub_pd(_mm256_loadu_pd(q), widen_avx2(b));
+STRATA_AVX2 inline __m256d query_avx2(double const* q) noexcept { return _mm256_loadu_pd(q); }
+STRATA_AVX2 inline __m256d query_avx2(float const* q) noexcept { return widen_avx2(q); }
+template <typename query_at> STRATA_AVX2 inline __m256d diff_avx2(query_at const* q, float const* b) noexcept {
+    return _mm256_sub_pd(query_avx2(q), widen_avx2(b));
 }
 
-STRATA_AVX2 double l2sq_f64sum_avx2(double const* q, float const* b, std::size_t n) noexcept {
+template <typename query_at>
+STRATA_AVX2 double l2sq_f64sum_avx2(query_at const* q, float const* b, std::size_t n) noexcept {
     __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
     std::size_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -400,44 +427,46 @@ STRATA_AVX2 double l2sq_f64sum_avx2(double const* q, float const* b, std::size_t
     }
     double tail = 0;
     for (; i != n; ++i) {
-        double d = q[i] - double(b[i]);
+        double d = double(q[i]) - double(b[i]);
         tail += d * d;
     }
     return reduce_avx2(s0, s1, s2, s3) + tail;
 }
 
-STRATA_AVX2 double dot_f64sum_avx2(double const* q, float const* b, std::size_t n) noexcept {
+template <typename query_at>
+STRATA_AVX2 double dot_f64sum_avx2(query_at const* q, float const* b, std::size_t n) noexcept {
     __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
     std::size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        s0 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), widen_avx2(b + i), s0);
-        s1 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i + 4), widen_avx2(b + i + 4), s1);
-        s2 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i + 8), widen_avx2(b + i + 8), s2);
-        s3 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i + 12), widen_avx2(b + i + 12), s3);
+        s0 = _mm256_fmadd_pd(query_avx2(q + i), widen_avx2(b + i), s0);
+        s1 = _mm256_fmadd_pd(query_avx2(q + i + 4), widen_avx2(b + i + 4), s1);
+        s2 = _mm256_fmadd_pd(query_avx2(q + i + 8), widen_avx2(b + i + 8), s2);
+        s3 = _mm256_fmadd_pd(query_avx2(q + i + 12), widen_avx2(b + i + 12), s3);
     }
     if (i + 4 <= n)
-        s0 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), widen_avx2(b + i), s0), i += 4;
+        s0 = _mm256_fmadd_pd(query_avx2(q + i), widen_avx2(b + i), s0), i += 4;
     if (i + 4 <= n)
-        s1 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), widen_avx2(b + i), s1), i += 4;
+        s1 = _mm256_fmadd_pd(query_avx2(q + i), widen_avx2(b + i), s1), i += 4;
     if (i + 4 <= n)
-        s2 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), widen_avx2(b + i), s2), i += 4;
+        s2 = _mm256_fmadd_pd(query_avx2(q + i), widen_avx2(b + i), s2), i += 4;
     double tail = 0;
     for (; i != n; ++i)
-        tail += q[i] * double(b[i]);
+        tail += double(q[i]) * double(b[i]);
     return reduce_avx2(s0, s1, s2, s3) + tail;
 }
 
-STRATA_AVX2 void dot_norm_f64sum_avx2(double const* q, float const* b, std::size_t n, double* dot,
+template <typename query_at>
+STRATA_AVX2 void dot_norm_f64sum_avx2(query_at const* q, float const* b, std::size_t n, double* dot,
                                       double* bb) noexcept {
     __m256d x0 = _mm256_setzero_pd(), x1 = x0, x2 = x0, x3 = x0, y0 = x0, y1 = x0, y2 = x0, y3 = x0;
     std::size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m256d v0 = widen_avx2(b + i), v1 = widen_avx2(b + i + 4);
         __m256d v2 = widen_avx2(b + i + 8), v3 = widen_avx2(b + i + 12);
-        x0 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), v0, x0);
-        x1 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i + 4), v1, x1);
-        x2 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i + 8), v2, x2);
-        x3 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i + 12), v3, x3);
+        x0 = _mm256_fmadd_pd(query_avx2(q + i), v0, x0);
+        x1 = _mm256_fmadd_pd(query_avx2(q + i + 4), v1, x1);
+        x2 = _mm256_fmadd_pd(query_avx2(q + i + 8), v2, x2);
+        x3 = _mm256_fmadd_pd(query_avx2(q + i + 12), v3, x3);
         y0 = _mm256_fmadd_pd(v0, v0, y0);
         y1 = _mm256_fmadd_pd(v1, v1, y1);
         y2 = _mm256_fmadd_pd(v2, v2, y2);
@@ -445,20 +474,20 @@ STRATA_AVX2 void dot_norm_f64sum_avx2(double const* q, float const* b, std::size
     }
     if (i + 4 <= n) {
         __m256d v = widen_avx2(b + i);
-        x0 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), v, x0), y0 = _mm256_fmadd_pd(v, v, y0), i += 4;
+        x0 = _mm256_fmadd_pd(query_avx2(q + i), v, x0), y0 = _mm256_fmadd_pd(v, v, y0), i += 4;
     }
     if (i + 4 <= n) {
         __m256d v = widen_avx2(b + i);
-        x1 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), v, x1), y1 = _mm256_fmadd_pd(v, v, y1), i += 4;
+        x1 = _mm256_fmadd_pd(query_avx2(q + i), v, x1), y1 = _mm256_fmadd_pd(v, v, y1), i += 4;
     }
     if (i + 4 <= n) {
         __m256d v = widen_avx2(b + i);
-        x2 = _mm256_fmadd_pd(_mm256_loadu_pd(q + i), v, x2), y2 = _mm256_fmadd_pd(v, v, y2), i += 4;
+        x2 = _mm256_fmadd_pd(query_avx2(q + i), v, x2), y2 = _mm256_fmadd_pd(v, v, y2), i += 4;
     }
     double ab_tail = 0, b2_tail = 0;
     for (; i != n; ++i) {
         double v = double(b[i]);
-        ab_tail += q[i] * v;
+        ab_tail += double(q[i]) * v;
         b2_tail += v * v;
     }
     *dot = reduce_avx2(x0, x1, x2, x3) + ab_tail;
@@ -475,7 +504,7 @@ STRATA_AVX2 inline __m256 sub_avx2(float const* q, float const* b) noexcept {
     return _mm256_sub_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(b));
 }
 
-STRATA_AVX2 double l2sq_f32sum_avx2(float const* q, double const* q64, float const* b, std::size_t n) noexcept {
+STRATA_AVX2 double l2sq_f32sum_avx2(float const* q, double const*, float const* b, std::size_t n) noexcept {
     __m256d sum = _mm256_setzero_pd();
     std::size_t i = 0;
     while (i + 32 <= n) {
@@ -498,13 +527,13 @@ STRATA_AVX2 double l2sq_f32sum_avx2(float const* q, double const* q64, float con
     }
     double tail = 0;
     for (; i != n; ++i) {
-        double d = q64[i] - double(b[i]);
+        double d = double(q[i]) - double(b[i]);
         tail += d * d;
     }
     return reduce_avx2(sum) + tail;
 }
 
-STRATA_AVX2 void dot_norm_f32sum_avx2(float const* q, double const* q64, float const* b, std::size_t n, double* dot,
+STRATA_AVX2 void dot_norm_f32sum_avx2(float const* q, double const*, float const* b, std::size_t n, double* dot,
                                double* bb) noexcept {
     __m256d xs = _mm256_setzero_pd(), ys = xs;
     std::size_t i = 0;
@@ -537,7 +566,7 @@ STRATA_AVX2 void dot_norm_f32sum_avx2(float const* q, double const* q64, float c
     double ab_tail = 0, b2_tail = 0;
     for (; i != n; ++i) {
         double v = double(b[i]);
-        ab_tail += q64[i] * v;
+        ab_tail += double(q[i]) * v;
         b2_tail += v * v;
     }
     *dot = reduce_avx2(xs) + ab_tail;
@@ -545,7 +574,7 @@ STRATA_AVX2 void dot_norm_f32sum_avx2(float const* q, double const* q64, float c
 }
 #endif
 
-/** One level's float kernels (see above). */
+/** One level's float kernels (see above); the f64 sums take the query widened or as floats. */
 struct float_kernels_t {
     char const* name;
     double (*l2sq_f64sum)(double const* q, float const* b, std::size_t n) noexcept;
@@ -554,17 +583,23 @@ struct float_kernels_t {
     double (*l2sq_f32sum)(float const* q, double const* q64, float const* b, std::size_t n) noexcept;
     void (*dot_norm_f32sum)(float const* q, double const* q64, float const* b, std::size_t n, double* dot,
                             double* bb) noexcept;
+    double (*l2sq_f64sum_fq)(float const* q, float const* b, std::size_t n) noexcept;
+    double (*dot_f64sum_fq)(float const* q, float const* b, std::size_t n) noexcept;
+    void (*dot_norm_f64sum_fq)(float const* q, float const* b, std::size_t n, double* dot, double* bb) noexcept;
 };
 
-constexpr float_kernels_t portable_kernels{"portable",         l2sq_f64sum_portable, dot_f64sum_portable,
-                                           dot_norm_f64sum_portable, l2sq_f32sum_portable,
-                                           dot_norm_f32sum_portable};
+#define STRATA_FLOAT_KERNELS(name, level)                                                                            \
+    float_kernels_t {                                                                                                \
+        name, l2sq_f64sum_##level<double>, dot_f64sum_##level<double>, dot_norm_f64sum_##level<double>,              \
+            l2sq_f32sum_##level, dot_norm_f32sum_##level, l2sq_f64sum_##level<float>, dot_f64sum_##level<float>,     \
+            dot_norm_f64sum_##level<float>                                                                           \
+    }
+constexpr float_kernels_t portable_kernels = STRATA_FLOAT_KERNELS("portable", portable);
 #if STRATA_X86_VERSIONS
-constexpr float_kernels_t avx2_kernels{"avx2", l2sq_f64sum_avx2, dot_f64sum_avx2, dot_norm_f64sum_avx2,
-                                       l2sq_f32sum_avx2, dot_norm_f32sum_avx2};
-constexpr float_kernels_t avx512_kernels{"avx512", l2sq_f64sum_avx512, dot_f64sum_avx512, dot_norm_f64sum_avx512,
-                                         l2sq_f32sum_avx512, dot_norm_f32sum_avx512};
+constexpr float_kernels_t avx2_kernels = STRATA_FLOAT_KERNELS("avx2", avx2);
+constexpr float_kernels_t avx512_kernels = STRATA_FLOAT_KERNELS("avx512", avx512);
 #endif
+#undef STRATA_FLOAT_KERNELS
 
 /** The levels this CPU runs, best first (the first is the one searches use). */
 std::vector<float_kernels_t const*> float_kernel_levels() {
@@ -684,6 +719,68 @@ struct index_t {
 };
 
 /**
+ * A float query as the kernels take it: the floats, the same widened (or null, when the f64 sums
+ * widen as they go: the builder's queries are stored vectors, scored against few others each), and
+ * for cosine |q|² and whether the f32 kernels may run.
+ */
+struct float_query_t {
+    float const* q = nullptr;
+    double const* q64 = nullptr;
+    double norm_sq = 0;
+    bool cos_f32sum = false;
+
+    float_query_t(float_kernels_t const& k, kind_t kind, float const* query, double const* query_f64,
+                  std::size_t dim) noexcept
+        : q(query), q64(query_f64) {
+        if (kind == kind_t::cos) {
+            norm_sq = q64 ? k.dot_f64sum(q64, q, dim) : k.dot_f64sum_fq(q, q, dim);
+            cos_f32sum = norm_sq >= f32sum_min_k;
+        }
+    }
+    /** With |q|² already known (the builder keeps every stored vector's). */
+    float_query_t(float const* query, double query_norm_sq) noexcept
+        : q(query), norm_sq(query_norm_sq), cos_f32sum(query_norm_sq >= f32sum_min_k) {}
+};
+
+constexpr double max_k = std::numeric_limits<double>::max();
+
+/**
+ * The float distance of `fq` to the stored vector `b` (l2sq, ip or cos), the one function searches
+ * and the builder both use, so a graph is built with exactly the distances it is later searched with.
+ */
+inline float float_distance(kind_t kind, float_kernels_t const& k, float_query_t const& fq, float const* b,
+                            std::size_t d) noexcept {
+    switch (kind) {
+    case kind_t::l2sq: {
+        double r = k.l2sq_f32sum(fq.q, fq.q64, b, d);
+        if (!(r >= f32sum_min_k && r <= max_k)) // NaN, or f32 may have under- or overflowed
+            r = fq.q64 ? k.l2sq_f64sum(fq.q64, b, d) : k.l2sq_f64sum_fq(fq.q, b, d);
+        return float(r);
+    }
+    case kind_t::ip: return 1.0f - float(fq.q64 ? k.dot_f64sum(fq.q64, b, d) : k.dot_f64sum_fq(fq.q, b, d));
+    case kind_t::cos: {
+        double ab = 0, bb = 0;
+        if (fq.cos_f32sum)
+            k.dot_norm_f32sum(fq.q, fq.q64, b, d, &ab, &bb);
+        if (!fq.cos_f32sum || !(bb >= f32sum_min_k && bb <= max_k && std::fabs(ab) <= max_k)) {
+            if (fq.q64)
+                k.dot_norm_f64sum(fq.q64, b, d, &ab, &bb);
+            else
+                k.dot_norm_f64sum_fq(fq.q, b, d, &ab, &bb);
+        }
+        double aa = fq.norm_sq;
+        if (aa == 0 && bb == 0)
+            return 0.0f;
+        if (ab == 0)
+            return 1.0f;
+        double r = 1 - ab / (std::sqrt(aa) * std::sqrt(bb));
+        return float(r > 0 ? r : 0);
+    }
+    default: return 0;
+    }
+}
+
+/**
  * Distance of one query to stored vectors, as usearch's binding computes it up to the kernels'
  * rounding (see there): l2sq and cosine summed to f64, rounded to f32; ip as 1 − (f32) dot; hamming
  * as the count; tanimoto as 1 − ∩/∪ in f32 (0 for two empty sets). The query is widened (or
@@ -691,11 +788,8 @@ struct index_t {
  */
 struct metric_t {
     index_t const* ix;
-    float const* query = nullptr;       // float vectors
-    double const* query_f64 = nullptr;  // the same, widened
+    float_query_t query{nullptr, 0.0};  // float vectors
     byte_t const* query_bits = nullptr; // binary vectors
-    double query_norm_sq = 0;           // cosine: |q|²
-    bool cos_f32sum = false;            // |q|² is in the f32 kernels' range
 
     metric_t(index_t const* index, byte_t const* q, walk_context_t& scratch) : ix(index) {
         if (ix->binary) {
@@ -713,47 +807,20 @@ struct metric_t {
         }
         auto& wide = scratch.query_f64;
         wide.resize(ix->dim);
-        query = reinterpret_cast<float const*>(q);
+        auto floats = reinterpret_cast<float const*>(q);
         for (std::size_t i = 0; i != ix->dim; ++i)
-            wide[i] = double(query[i]);
-        query_f64 = wide.data();
-        if (ix->kind == kind_t::cos) {
-            query_norm_sq = ix->kernels->dot_f64sum(query_f64, query, ix->dim);
-            cos_f32sum = query_norm_sq >= f32sum_min_k;
-        }
+            wide[i] = double(floats[i]);
+        query = float_query_t(*ix->kernels, ix->kind, floats, wide.data(), ix->dim);
     }
     // index_gt takes the metric by reference; a copy would share the context's scratch.
     metric_t(metric_t const&) = delete;
     metric_t& operator=(metric_t const&) = delete;
 
-    static constexpr double max_k = std::numeric_limits<double>::max();
-
     float operator()(byte_t const* b) const noexcept {
-        std::size_t d = ix->dim;
-        float_kernels_t const& k = *ix->kernels;
-        auto bf = reinterpret_cast<float const*>(b);
         switch (ix->kind) {
-        case kind_t::l2sq: {
-            double r = k.l2sq_f32sum(query, query_f64, bf, d);
-            if (!(r >= f32sum_min_k && r <= max_k)) // NaN, or f32 may have under- or overflowed
-                r = k.l2sq_f64sum(query_f64, bf, d);
-            return float(r);
-        }
-        case kind_t::ip: return 1.0f - float(k.dot_f64sum(query_f64, bf, d));
-        case kind_t::cos: {
-            double ab = 0, bb = 0;
-            if (cos_f32sum)
-                k.dot_norm_f32sum(query, query_f64, bf, d, &ab, &bb);
-            if (!cos_f32sum || !(bb >= f32sum_min_k && bb <= max_k && std::fabs(ab) <= max_k))
-                k.dot_norm_f64sum(query_f64, bf, d, &ab, &bb);
-            double aa = query_norm_sq;
-            if (aa == 0 && bb == 0)
-                return 0.0f;
-            if (ab == 0)
-                return 1.0f;
-            double r = 1 - ab / (std::sqrt(aa) * std::sqrt(bb));
-            return float(r > 0 ? r : 0);
-        }
+        case kind_t::l2sq:
+        case kind_t::ip:
+        case kind_t::cos: return float_distance(ix->kind, *ix->kernels, query, reinterpret_cast<float const*>(b), ix->dim);
         case kind_t::hamming:
             return float(xor_count(reinterpret_cast<std::uint8_t const*>(query_bits),
                                    reinterpret_cast<std::uint8_t const*>(b), ix->vector_bytes));
@@ -844,8 +911,20 @@ bool is_nullish(napi_env env, napi_value v) {
 
 void finalize_index(napi_env, void* data, void*) { delete static_cast<index_t*>(data); }
 
+// Handles are tagged by what they wrap, so an index handle never reaches a builder function or the
+// other way round (both are plain objects to JavaScript).
+constexpr napi_type_tag index_tag{0x5d1c0e3a8f4b4a21ULL, 0x9e7f3c2b1a0d4e55ULL};
+constexpr napi_type_tag builder_tag{0x2b8e6f1d4c3a4b97ULL, 0xa41f5e0c7d2b4c13ULL};
+
+bool has_tag(napi_env env, napi_value handle, napi_type_tag const& tag) {
+    bool tagged = false;
+    return napi_check_object_type_tag(env, handle, &tag, &tagged) == napi_ok && tagged;
+}
+
 index_t* unwrap(napi_env env, napi_value handle) {
     void* p = nullptr;
+    if (!has_tag(env, handle, index_tag))
+        throw js_error{"hnsw-filter: not an index handle"};
     if (napi_unwrap(env, handle, &p) != napi_ok || p == nullptr)
         throw js_error{"hnsw-filter: index is closed"};
     return static_cast<index_t*>(p);
@@ -977,6 +1056,7 @@ void attach(index_t& ix, memory_mapped_file_t file) {
 napi_value wrap_index(napi_env env, std::unique_ptr<index_t> ix) {
     napi_value obj;
     check(env, napi_create_object(env, &obj), "handle");
+    check(env, napi_type_tag_object(env, obj, &index_tag), "tag");
     check(env, napi_wrap(env, obj, ix.get(), finalize_index, nullptr, nullptr), "wrap");
     index_t* raw = ix.release();
     // Let the GC see the mapping's weight (only what is read into our memory counts).
@@ -1052,6 +1132,8 @@ napi_value js_close(napi_env env, napi_callback_info info) {
     return guarded(env, [&]() -> napi_value {
         auto argv = args_of(env, info, 1);
         void* p = nullptr;
+        if (!has_tag(env, argv[0], index_tag))
+            throw js_error{"hnsw-filter: not an index handle"};
         if (napi_remove_wrap(env, argv[0], &p) == napi_ok && p != nullptr) {
             auto ix = static_cast<index_t*>(p);
             int64_t adjusted;
@@ -1422,8 +1504,9 @@ napi_value js_count_passing(napi_env env, napi_callback_info info) {
 
 /**
  * floatKernels(q Float32Array, b Float32Array) → for each kernel level this CPU runs, best first
- * (searches use the first): [name, l2sq f64, dot f64, dot f64, |b|² f64, l2sq f32, dot f32, |b|² f32],
- * the f64- and f32-summed kernels on q and b. For tests: every level is checked on any CPU that has it.
+ * (searches use the first): [name, l2sq f64, dot f64, dot f64, |b|² f64, l2sq f32, dot f32, |b|² f32,
+ * then the same seven with the query as floats (no widened copy: what the builder calls)], the f64-
+ * and f32-summed kernels on q and b. For tests: every level is checked on any CPU that has it.
  */
 napi_value js_float_kernels(napi_env env, napi_callback_info info) {
     return guarded(env, [&]() -> napi_value {
@@ -1439,17 +1522,22 @@ napi_value js_float_kernels(napi_env env, napi_callback_info info) {
         check(env, napi_create_array_with_length(env, levels.size(), &out), "result");
         for (std::size_t l = 0; l != levels.size(); ++l) {
             float_kernels_t const& k = *levels[l];
-            double v[7];
+            double v[14];
             v[0] = k.l2sq_f64sum(q64.data(), bf, n);
             v[1] = k.dot_f64sum(q64.data(), bf, n);
             k.dot_norm_f64sum(q64.data(), bf, n, &v[2], &v[3]);
             v[4] = k.l2sq_f32sum(qf, q64.data(), bf, n);
             k.dot_norm_f32sum(qf, q64.data(), bf, n, &v[5], &v[6]);
+            v[7] = k.l2sq_f64sum_fq(qf, bf, n);
+            v[8] = k.dot_f64sum_fq(qf, bf, n);
+            k.dot_norm_f64sum_fq(qf, bf, n, &v[9], &v[10]);
+            v[11] = k.l2sq_f32sum(qf, nullptr, bf, n);
+            k.dot_norm_f32sum(qf, nullptr, bf, n, &v[12], &v[13]);
             napi_value row, x;
-            check(env, napi_create_array_with_length(env, 8, &row), "result");
+            check(env, napi_create_array_with_length(env, 15, &row), "result");
             check(env, napi_create_string_utf8(env, k.name, NAPI_AUTO_LENGTH, &x), "result");
             check(env, napi_set_element(env, row, 0, x), "result");
-            for (std::uint32_t i = 0; i != 7; ++i) {
+            for (std::uint32_t i = 0; i != 14; ++i) {
                 check(env, napi_create_double(env, v[i], &x), "result");
                 check(env, napi_set_element(env, row, i + 1, x), "result");
             }
@@ -1459,13 +1547,396 @@ napi_value js_float_kernels(napi_env env, napi_callback_info info) {
     });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Building
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A float graph being built: usearch's own graph class (`index_gt`, as `index_dense_gt` holds it,
+ * configured as the binding configures that) with `float_distance` above as its metric and the
+ * neighbours' vectors prefetched as the walk queues them, which `index_dense_gt::add` cannot pass.
+ * The rows live here, in key order, in one buffer; `slot_row` maps the graph's slots to them. The
+ * file is then written in the dense layout `index_dense_gt::save` writes (see write_dense), which
+ * both the binding and `attach` read. Cosine keeps every row's |v|², computed once.
+ */
+struct builder_t {
+    kind_t kind = kind_t::l2sq;
+    metric_kind_t metric_kind = metric_kind_t::l2sq_k;
+    float_kernels_t const* kernels = &portable_kernels;
+    std::size_t dim = 0;
+    std::size_t capacity = 0;
+    std::size_t threads = 1;
+    std::size_t expansion = 0;
+    std::size_t added = 0;
+    float* rows = nullptr;     // capacity × dim, 64-byte aligned
+    std::uintptr_t rows_begin = 0, rows_end = 0;
+    std::vector<double> norms; // cosine: |row|², as a search computes its query's
+    std::vector<std::uint32_t> slot_row;
+    std::unique_ptr<graph_t> graph;
+    std::string broken;        // why the graph is unusable (an add failed half way)
+
+    builder_t() = default;
+    builder_t(builder_t const&) = delete;
+    builder_t& operator=(builder_t const&) = delete;
+    ~builder_t() { std::free(rows); }
+
+    std::size_t bytes() const noexcept { return capacity * dim * sizeof(float); }
+    float const* row_of_slot(std::size_t slot) const noexcept { return rows + std::size_t(slot_row[slot]) * dim; }
+
+    /** a against b, both stored rows (the row being added, or a member). */
+    float distance(float const* a, float const* b) const noexcept {
+        double norm_sq = 0;
+        if (kind == kind_t::cos) {
+            auto at = reinterpret_cast<std::uintptr_t>(a);
+            // Every vector the graph holds is one of ours; the fallback only guards that assumption.
+            norm_sq = at >= rows_begin && at < rows_end ? norms[(at - rows_begin) / (dim * sizeof(float))]
+                                                        : kernels->dot_f64sum_fq(a, a, dim);
+        }
+        return float_distance(kind, *kernels, float_query_t(a, norm_sq), b, dim);
+    }
+};
+
+/** The forms index_gt calls the metric in while adding: the new row's bytes or members, pairwise. */
+struct build_metric_t {
+    builder_t const* bl;
+    static float const* f(byte_t const* v) noexcept { return reinterpret_cast<float const*>(v); }
+    float operator()(byte_t const* a, byte_t const* b) const noexcept { return bl->distance(f(a), f(b)); }
+    float operator()(byte_t const* a, member_cref_t b) const noexcept {
+        return bl->distance(f(a), bl->row_of_slot(get_slot(b)));
+    }
+    float operator()(member_cref_t a, member_cref_t b) const noexcept {
+        return bl->distance(bl->row_of_slot(get_slot(a)), bl->row_of_slot(get_slot(b)));
+    }
+    float operator()(byte_t const* a, member_citerator_t b) const noexcept {
+        return bl->distance(f(a), bl->row_of_slot(get_slot(b)));
+    }
+    float operator()(member_citerator_t a, member_citerator_t b) const noexcept {
+        return bl->distance(bl->row_of_slot(get_slot(a)), bl->row_of_slot(get_slot(b)));
+    }
+};
+
+/** Starts loading the rows of the candidates the insert's walk is about to score. */
+struct build_prefetch_t {
+    builder_t const* bl;
+    template <typename iterator_at> void operator()(iterator_at begin, iterator_at end) const noexcept {
+        std::size_t bytes = bl->dim * sizeof(float);
+        for (; begin != end; ++begin) {
+            auto v = reinterpret_cast<byte_t const*>(bl->row_of_slot(get_slot(begin)));
+            for (std::size_t l = 0; l < bytes; l += 64)
+                __builtin_prefetch(v + l, 0, 1);
+        }
+    }
+};
+
+/**
+ * Writes the graph in `index_dense_gt::save`'s layout through `out(data, length) → bool`: u32 rows,
+ * u32 bytes per vector | the vectors in slot order | the 64-byte head (magic, usearch version,
+ * metric, f32, u64 keys, u32 slots, counts, dimensions) | `index_gt::save_to_stream`.
+ */
+template <typename output_at> serialization_result_t write_dense(builder_t const& bl, output_at&& out) {
+    serialization_result_t result;
+    std::size_t size = bl.graph->size();
+    std::uint32_t dims[2] = {static_cast<std::uint32_t>(size), static_cast<std::uint32_t>(bl.dim * sizeof(float))};
+    if (!out(dims, sizeof(dims)))
+        return result.failed("write failed");
+    for (std::size_t s = 0; s != size; ++s)
+        if (!out(bl.row_of_slot(s), bl.dim * sizeof(float)))
+            return result.failed("write failed");
+    index_dense_head_buffer_t buffer;
+    std::memset(buffer, 0, sizeof(buffer));
+    index_dense_head_t head{buffer};
+    std::memcpy(buffer, default_magic(), std::strlen(default_magic()));
+    using version_t = index_dense_head_t::version_t;
+    head.version_major = static_cast<version_t>(USEARCH_VERSION_MAJOR);
+    head.version_minor = static_cast<version_t>(USEARCH_VERSION_MINOR);
+    head.version_patch = static_cast<version_t>(USEARCH_VERSION_PATCH);
+    head.kind_metric = bl.metric_kind;
+    head.kind_scalar = scalar_kind_t::f32_k;
+    head.kind_key = scalar_kind<key_t>();
+    head.kind_compressed_slot = scalar_kind<slot_t>();
+    head.count_present = size;
+    head.count_deleted = 0;
+    head.dimensions = bl.dim;
+    head.multi = false;
+    if (!out(&buffer, sizeof(buffer)))
+        return result.failed("write failed");
+    return bl.graph->save_to_stream(std::forward<output_at>(out));
+}
+
+std::size_t dense_length(builder_t const& bl) {
+    return 8 + bl.graph->size() * bl.dim * sizeof(float) + sizeof(index_dense_head_buffer_t) +
+           bl.graph->serialized_length();
+}
+
+void finalize_builder(napi_env, void* data, void*) { delete static_cast<builder_t*>(data); }
+
+builder_t* unwrap_builder(napi_env env, napi_value handle) {
+    void* p = nullptr;
+    if (!has_tag(env, handle, builder_tag))
+        throw js_error{"hnsw-filter: not a builder handle"};
+    if (napi_unwrap(env, handle, &p) != napi_ok || p == nullptr)
+        throw js_error{"hnsw-filter: builder is freed or finished"};
+    auto bl = static_cast<builder_t*>(p);
+    if (!bl->broken.empty())
+        throw js_error{"hnsw-filter: builder failed earlier: " + bl->broken};
+    return bl;
+}
+
+std::string string_arg(napi_env env, napi_value v, char const* what) {
+    std::size_t len;
+    if (napi_get_value_string_utf8(env, v, nullptr, 0, &len) != napi_ok)
+        throw js_error{std::string("hnsw-filter: ") + what + " must be a string"};
+    std::string out(len, '\0');
+    check(env, napi_get_value_string_utf8(env, v, &out[0], len + 1, &len), what);
+    return out;
+}
+
+/** Releases the builder now (the handle's wrap is removed, so later calls say it is freed). */
+void release_builder(napi_env env, napi_value handle) {
+    void* p = nullptr;
+    if (napi_remove_wrap(env, handle, &p) == napi_ok && p != nullptr) {
+        auto bl = static_cast<builder_t*>(p);
+        int64_t adjusted;
+        napi_adjust_external_memory(env, -int64_t(bl->bytes()), &adjusted);
+        delete bl;
+    }
+}
+
+/**
+ * buildBegin(dim, metric "l2sq" | "ip" | "cos", M, efConstruction, capacity, threads) → builder.
+ * Float vectors (f32 storage) only; `capacity` rows at most, added by `threads` threads.
+ */
+napi_value js_build_begin(napi_env env, napi_callback_info info) {
+    return guarded(env, [&]() -> napi_value {
+        auto argv = args_of(env, info, 6);
+        std::size_t dim = count_arg(env, argv[0], "dim", 1u << 16);
+        std::string metric = string_arg(env, argv[1], "metric");
+        std::size_t m = count_arg(env, argv[2], "M", 2048);
+        std::size_t ef = count_arg(env, argv[3], "efConstruction", 1u << 20);
+        std::size_t capacity = count_arg(env, argv[4], "capacity", std::size_t(UINT32_MAX) - 1);
+        std::size_t threads = count_arg(env, argv[5], "threads", 1024);
+        if (dim == 0)
+            throw js_error{"hnsw-filter: dim must be positive"};
+        if (m < 2)
+            throw js_error{"hnsw-filter: M must be at least 2"};
+        if (ef == 0 || threads == 0)
+            throw js_error{"hnsw-filter: efConstruction and threads must be positive"};
+        auto bl = std::make_unique<builder_t>();
+        if (metric == "l2sq")
+            bl->kind = kind_t::l2sq, bl->metric_kind = metric_kind_t::l2sq_k;
+        else if (metric == "ip")
+            bl->kind = kind_t::ip, bl->metric_kind = metric_kind_t::ip_k;
+        else if (metric == "cos")
+            bl->kind = kind_t::cos, bl->metric_kind = metric_kind_t::cos_k;
+        else
+            throw js_error{"hnsw-filter: metric must be l2sq, ip or cos, got " + metric};
+        bl->kernels = float_kernel_levels().front();
+        bl->dim = dim;
+        bl->capacity = capacity;
+        bl->threads = threads;
+        std::size_t bytes = capacity * dim * sizeof(float);
+        if (capacity != 0 && bytes / capacity / sizeof(float) != dim)
+            throw js_error{"hnsw-filter: capacity × dim is too large"};
+        bl->rows = static_cast<float*>(std::aligned_alloc(64, ((bytes + 63) / 64) * 64 + 64));
+        if (!bl->rows)
+            throw std::bad_alloc();
+        bl->rows_begin = reinterpret_cast<std::uintptr_t>(bl->rows);
+        bl->rows_end = bl->rows_begin + bytes;
+        if (bl->kind == kind_t::cos)
+            bl->norms.resize(capacity);
+
+        bl->expansion = ef;
+        bl->slot_row.resize(capacity);
+        // As the binding's index_dense_gt configures its graph: base level 2M.
+        index_config_t config(m);
+        if (unum::usearch::error_t e = config.validate())
+            throw js_error{std::string("hnsw-filter: ") + e.release()};
+        bl->graph = std::make_unique<graph_t>(config);
+        if (!bl->graph->try_reserve(index_limits_t((std::max<std::size_t>)(capacity, 1), threads)))
+            throw std::bad_alloc();
+
+        napi_value obj;
+        check(env, napi_create_object(env, &obj), "handle");
+        check(env, napi_type_tag_object(env, obj, &builder_tag), "tag");
+        check(env, napi_wrap(env, obj, bl.get(), finalize_builder, nullptr, nullptr), "wrap");
+        builder_t* raw = bl.release();
+        int64_t adjusted;
+        napi_adjust_external_memory(env, int64_t(raw->bytes()), &adjusted);
+        return obj;
+    });
+}
+
+/** Adds rows first .. first + count - 1 (already in bl.rows) with up to bl.threads threads. */
+void add_rows(builder_t& bl, std::size_t first, std::size_t count) {
+    std::size_t workers = (std::min)(bl.threads, count);
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> failed{false};
+    std::vector<std::string> errors(workers);
+    auto work = [&](std::size_t thread) {
+        try {
+            while (!failed.load(std::memory_order_relaxed)) {
+                std::size_t i = next.fetch_add(1, std::memory_order_relaxed);
+                if (i >= count)
+                    return;
+                std::size_t row = first + i;
+                index_update_config_t config;
+                config.thread = thread;
+                config.expansion = bl.expansion;
+                auto on_success = [&](graph_t::member_ref_t member) {
+                    bl.slot_row[get_slot(member)] = static_cast<std::uint32_t>(row);
+                };
+                auto r = bl.graph->add(key_t(row), reinterpret_cast<byte_t const*>(bl.rows + row * bl.dim),
+                                       build_metric_t{&bl}, config, on_success, build_prefetch_t{&bl});
+                if (!r) {
+                    errors[thread] = r.error.release();
+                    failed = true;
+                }
+            }
+        } catch (std::bad_alloc const&) {
+            errors[thread] = "out of memory";
+            failed = true;
+        } catch (...) {
+            errors[thread] = "insertion failed";
+            failed = true;
+        }
+    };
+    std::vector<std::thread> pool;
+    pool.reserve(workers);
+    for (std::size_t t = 1; t < workers; ++t) {
+        try {
+            pool.emplace_back(work, t);
+        } catch (...) {
+            break; // the threads that did start, and this one, share the rows
+        }
+    }
+    work(0);
+    for (auto& t : pool)
+        t.join();
+    for (auto const& e : errors)
+        if (!e.empty()) {
+            bl.broken = e;
+            throw js_error{"hnsw-filter: add failed: " + e};
+        }
+}
+
+/**
+ * buildAdd(builder, rows Float32Array, firstKey, count): adds `count` rows keyed firstKey .. (which
+ * must be the number added so far: keys are the row offsets). Synchronous; non-finite values, a
+ * wrong length or more rows than the capacity throw before anything is added.
+ */
+napi_value js_build_add(napi_env env, napi_callback_info info) {
+    return guarded(env, [&]() -> napi_value {
+        auto argv = args_of(env, info, 4);
+        builder_t* bl = unwrap_builder(env, argv[0]);
+        typed_t t = typed_arg(env, argv[1], "rows");
+        std::size_t first = count_arg(env, argv[2], "firstKey", UINT32_MAX);
+        std::size_t count = count_arg(env, argv[3], "count", UINT32_MAX);
+        if (t.type != napi_float32_array)
+            throw js_error{"hnsw-filter: rows must be a Float32Array"};
+        if (t.length != count * bl->dim)
+            throw js_error{"hnsw-filter: rows hold " + std::to_string(t.length) + " floats, not count × dim = " +
+                           std::to_string(count * bl->dim)};
+        if (first != bl->added)
+            throw js_error{"hnsw-filter: firstKey must be " + std::to_string(bl->added) +
+                           " (keys are the row offsets, added in order), got " + std::to_string(first)};
+        if (count > bl->capacity - bl->added)
+            throw js_error{"hnsw-filter: " + std::to_string(count) + " more rows exceed the capacity of " +
+                           std::to_string(bl->capacity) + " (" + std::to_string(bl->added) + " added)"};
+        auto src = static_cast<float const*>(t.data);
+        std::size_t total = count * bl->dim;
+        for (std::size_t i = 0; i != total; ++i)
+            if (!std::isfinite(src[i]))
+                throw js_error{"hnsw-filter: row " + std::to_string(first + i / bl->dim) +
+                               " holds a non-finite value"};
+        float* dst = bl->rows + first * bl->dim;
+        if (total)
+            std::memcpy(dst, src, total * sizeof(float));
+        if (bl->kind == kind_t::cos)
+            for (std::size_t r = 0; r != count; ++r) {
+                float const* v = dst + r * bl->dim;
+                bl->norms[first + r] = bl->kernels->dot_f64sum_fq(v, v, bl->dim);
+            }
+        if (count)
+            add_rows(*bl, first, count);
+        bl->added += count;
+        return nullptr;
+    });
+}
+
+/** buildSave(builder, path): writes the graph so far as usearch's `save` does. */
+napi_value js_build_save(napi_env env, napi_callback_info info) {
+    return guarded(env, [&]() -> napi_value {
+        auto argv = args_of(env, info, 2);
+        builder_t* bl = unwrap_builder(env, argv[0]);
+        std::string path = string_arg(env, argv[1], "path");
+        std::FILE* f = std::fopen(path.c_str(), "wb");
+        if (!f)
+            throw js_error{"hnsw-filter: cannot write " + path + ": " + std::strerror(errno)};
+        serialization_result_t r = write_dense(
+            *bl, [&](void const* data, std::size_t length) { return std::fwrite(data, 1, length, f) == length; });
+        bool ok = bool(r) && std::fflush(f) == 0;
+        ok = std::fclose(f) == 0 && ok;
+        if (!ok)
+            throw js_error{"hnsw-filter: cannot write " + path + (r ? std::string() : ": " + std::string(r.error.release()))};
+        return nullptr;
+    });
+}
+
+/**
+ * buildFinish(builder) → index handle: the graph so far, serialised as `save` writes it and opened
+ * from those bytes as `openBytes` would (so it is searched exactly like a file Strata wrote). The
+ * builder is released.
+ */
+napi_value js_build_finish(napi_env env, napi_callback_info info) {
+    return guarded(env, [&]() -> napi_value {
+        auto argv = args_of(env, info, 1);
+        builder_t* bl = unwrap_builder(env, argv[0]);
+        auto ix = std::make_unique<index_t>();
+        ix->owned.resize(dense_length(*bl));
+        std::size_t at = 0;
+        byte_t* out = ix->owned.data();
+        std::size_t cap = ix->owned.size();
+        serialization_result_t r = write_dense(*bl, [&](void const* buffer, std::size_t length) {
+            if (length > cap - at)
+                return false;
+            std::memcpy(out + at, buffer, length);
+            at += length;
+            return true;
+        });
+        if (!r || at != cap)
+            throw js_error{std::string("hnsw-filter: cannot serialise the graph: ") +
+                           (r ? "length mismatch" : r.error.release())};
+        release_builder(env, argv[0]);
+        try {
+            attach(*ix, memory_mapped_file_t(ix->owned.data(), ix->owned.size()));
+        } catch (js_error const& e) {
+            throw js_error{"hnsw-filter: the built graph does not open: " + e.message};
+        }
+        return wrap_index(env, std::move(ix));
+    });
+}
+
+/** buildFree(builder): releases it now rather than at GC. Idempotent. */
+napi_value js_build_free(napi_env env, napi_callback_info info) {
+    return guarded(env, [&]() -> napi_value {
+        auto argv = args_of(env, info, 1);
+        if (!has_tag(env, argv[0], builder_tag))
+            throw js_error{"hnsw-filter: not a builder handle"};
+        release_builder(env, argv[0]);
+        return nullptr;
+    });
+}
+
 napi_value init(napi_env env, napi_value exports) {
     struct entry {
         char const* name;
         napi_callback fn;
     } const fns[] = {{"open", js_open},   {"openBytes", js_open_bytes}, {"close", js_close},
                      {"info", js_info},   {"save", js_save},            {"search", js_search},
-                     {"countPassing", js_count_passing}, {"floatKernels", js_float_kernels}};
+                     {"countPassing", js_count_passing}, {"floatKernels", js_float_kernels},
+                     {"buildBegin", js_build_begin},     {"buildAdd", js_build_add},
+                     {"buildSave", js_build_save},       {"buildFinish", js_build_finish},
+                     {"buildFree", js_build_free}};
     for (auto const& e : fns) {
         napi_value f;
         if (napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, nullptr, &f) != napi_ok ||
@@ -1473,7 +1944,7 @@ napi_value init(napi_env env, napi_value exports) {
             return nullptr;
     }
     napi_value version;
-    napi_create_uint32(env, 1, &version);
+    napi_create_uint32(env, 2, &version);
     napi_set_named_property(env, exports, "abiVersion", version);
     return exports;
 }

@@ -3,9 +3,10 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
 /**
- * The optional HNSW search addon (native/hnsw-filter, built by `node scripts/build-native.mjs`): it
- * opens the same usearch index files as the `usearch` binding and searches them with the row
- * filter applied inside the graph walk, which the binding cannot do. Loading it never throws:
+ * The optional HNSW addon (native/hnsw-filter, built by `node scripts/build-native.mjs`): it opens
+ * the same usearch index files as the `usearch` binding and searches them with the row filter
+ * applied inside the graph walk, which the binding cannot do, and builds float graphs into that same
+ * file format with its own (faster) distance kernels. Loading it never throws:
  * without a built addon (or with STRATA_NO_NATIVE_FILTER=1) callers get undefined and keep the
  * binding's paths.
  */
@@ -16,13 +17,22 @@ export const HNSW_NATIVE_PATH = fileURLToPath(
 );
 
 /** The addon's interface version; a build reporting another one is not used. */
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 
 declare const handleBrand: unique symbol;
 /** An open index inside the addon; only the addon's functions can use it. */
 export interface NativeHnswHandle {
   readonly [handleBrand]: true;
 }
+
+declare const builderBrand: unique symbol;
+/** A graph being built inside the addon; only the build functions can use it. */
+export interface NativeHnswBuilder {
+  readonly [builderBrand]: true;
+}
+
+/** The float metrics the addon builds, in usearch's names (l2sq, 1 − dot, 1 − cosine). */
+export type NativeBuildMetric = "l2sq" | "ip" | "cos";
 
 /** How `search` walks: usearch's walk, an exact scan of the passing rows, or the two-hop walk. */
 export const NativeMode = { Walk: 0, Scan: 1, TwoHop: 2 } as const;
@@ -69,6 +79,37 @@ export interface HnswNative {
   ): number;
   /** Non-zero bytes in `filter`, natively (the JS count costs ~10× more on large segments). */
   countPassing(filter: Uint8Array): number;
+  /**
+   * Starts building a float (f32) graph of at most `capacity` rows with usearch's own graph class
+   * and the addon's distance kernels and prefetching; the result is the file the binding would
+   * write for the same settings (other graph, same format). Throws on bad arguments or when memory
+   * runs out. The builder is freed by buildFinish, buildFree or GC.
+   */
+  buildBegin(
+    dim: number,
+    metric: NativeBuildMetric,
+    M: number,
+    efConstruction: number,
+    capacity: number,
+    threads: number,
+  ): NativeHnswBuilder;
+  /**
+   * Adds `count` rows (count × dim floats) keyed `firstKey` .. firstKey + count − 1, on the
+   * builder's threads, synchronously. `firstKey` must be the number of rows added so far (keys are
+   * row offsets). A wrong length or key, more rows than the capacity, or a non-finite value throws
+   * before anything is added; a failure inside the graph insert (memory) throws and spoils the
+   * builder (every later call throws).
+   */
+  buildAdd(builder: NativeHnswBuilder, rows: Float32Array, firstKey: number, count: number): void;
+  /** Writes the graph so far to `path` exactly as the binding's `save` would (usearch's dense file). */
+  buildSave(builder: NativeHnswBuilder, path: string): void;
+  /**
+   * Serialises the graph so far and opens it as an index (like openBytes of what buildSave writes);
+   * the builder is released, later calls with it throw.
+   */
+  buildFinish(builder: NativeHnswBuilder): NativeHnswHandle;
+  /** Releases the builder now. Idempotent. */
+  buildFree(builder: NativeHnswBuilder): void;
 }
 
 export interface NativeOutput {
@@ -99,9 +140,34 @@ interface RawAddon {
     counts: Uint32Array,
   ): number;
   countPassing(filter: Uint8Array): number;
+  buildBegin(
+    dim: number,
+    metric: string,
+    M: number,
+    efConstruction: number,
+    capacity: number,
+    threads: number,
+  ): object;
+  buildAdd(b: object, rows: Float32Array, firstKey: number, count: number): void;
+  buildSave(b: object, path: string): void;
+  buildFinish(b: object): object;
+  buildFree(b: object): void;
 }
 
-const FUNCTIONS = ["open", "openBytes", "close", "info", "save", "search", "countPassing"] as const;
+const FUNCTIONS = [
+  "open",
+  "openBytes",
+  "close",
+  "info",
+  "save",
+  "search",
+  "countPassing",
+  "buildBegin",
+  "buildAdd",
+  "buildSave",
+  "buildFinish",
+  "buildFree",
+] as const;
 
 function isRawAddon(x: unknown): x is RawAddon {
   if (typeof x !== "object" || x === null) return false;
@@ -112,6 +178,7 @@ function isRawAddon(x: unknown): x is RawAddon {
 function wrap(raw: RawAddon): HnswNative {
   // Handles are plain objects the addon wraps its index in; the brand only keeps them opaque in TS.
   const h = (x: NativeHnswHandle) => x as unknown as object;
+  const b = (x: NativeHnswBuilder) => x as unknown as object;
   return {
     open: (path, mode) => raw.open(path, mode) as unknown as NativeHnswHandle,
     openBytes: (bytes) => raw.openBytes(bytes) as unknown as NativeHnswHandle,
@@ -136,6 +203,12 @@ function wrap(raw: RawAddon): HnswNative {
         out.counts,
       ),
     countPassing: (filter) => raw.countPassing(filter),
+    buildBegin: (dim, metric, M, efConstruction, capacity, threads) =>
+      raw.buildBegin(dim, metric, M, efConstruction, capacity, threads) as unknown as NativeHnswBuilder,
+    buildAdd: (builder, rows, firstKey, count) => raw.buildAdd(b(builder), rows, firstKey, count),
+    buildSave: (builder, path) => raw.buildSave(b(builder), path),
+    buildFinish: (builder) => raw.buildFinish(b(builder)) as unknown as NativeHnswHandle,
+    buildFree: (builder) => raw.buildFree(b(builder)),
   };
 }
 

@@ -8,7 +8,14 @@ import usearch, {
 import { StrataError } from "../common/errors.ts";
 import { DataType } from "../common/types.ts";
 import { searchExact } from "./exact.ts";
-import { type HnswNative, loadHnswNative, type NativeHnswHandle, NativeMode } from "./hnsw-native.ts";
+import {
+  type HnswNative,
+  loadHnswNative,
+  type NativeBuildMetric,
+  type NativeHnswBuilder,
+  type NativeHnswHandle,
+  NativeMode,
+} from "./hnsw-native.ts";
 import { largerIsBetter, type MetricType } from "./metric.ts";
 import { emptyResult, type SearchResult, TopKHeaps } from "./topk.ts";
 import {
@@ -27,10 +34,13 @@ import {
 } from "./vector-index.ts";
 
 /**
- * HNSW through usearch 2.25. Indexes are built (and, without the addon, searched) through its
- * JavaScript binding; an index opened from a file is searched through our own addon
- * (native/hnsw-filter, see hnsw-native.ts) when it is built, which applies the filter inside the
- * graph walk. With the addon, a filtered search (nativePlan) takes the cheapest of three ways by a
+ * HNSW through usearch 2.25's file format. With our own addon (native/hnsw-filter, see
+ * hnsw-native.ts) built and enabled, float HNSW graphs are built by it (usearch's own graph class
+ * with the addon's distance kernels and prefetching, ~1.7–2× faster than the binding) and every
+ * index opened from a file or bytes, or built that way, is searched by it, with the filter applied
+ * inside the graph walk; without it (or for HNSW_SQ, and binary vectors' builds) the JavaScript
+ * binding builds and searches. Either way the file is the binding's dense format, readable by
+ * both. With the addon, a filtered search (nativePlan) takes the cheapest of three ways by a
  * cost model in vectors scored (constants below), for a fraction s of rows passing:
  *
  * - usearch's filtered walk: every neighbour is scored and steers, only passing rows are kept. It
@@ -94,8 +104,9 @@ export interface HnswOpenOptions {
    */
   readonly vectors?: IndexQueries;
   /**
-   * Threads for one batched search call (at most one per query); default 1. An index built in this
-   * process uses at most its build threads (usearch reserved that many search contexts).
+   * Threads for one batched search call (at most one per query); default 1. An index the binding
+   * built in this process uses at most its build threads (usearch reserved that many search
+   * contexts); one the addon built or opened, up to one per hardware thread.
    */
   readonly searchThreads?: number;
   /**
@@ -105,7 +116,8 @@ export interface HnswOpenOptions {
   readonly filterExactFactor?: number;
   /**
    * Search through the hnsw-filter addon when it is built (indexes opened from files or bytes, f32
-   * or binary vectors). Default true unless STRATA_NO_NATIVE_FILTER=1; false keeps the binding.
+   * or binary vectors), and build float HNSW graphs with it. Default true unless
+   * STRATA_NO_NATIVE_FILTER=1; false keeps the binding for both.
    */
   readonly nativeFilter?: boolean;
 }
@@ -279,8 +291,9 @@ export class HnswIndex implements VectorIndex {
 
   /**
    * Builds the graph on the calling thread (seconds to minutes: call it from a worker, see
-   * build.ts). Rows are keyed by their offset in `vectors`. A built index is searched through the
-   * binding; the addon serves indexes opened from files or bytes.
+   * build.ts). Rows are keyed by their offset in `vectors`. Float HNSW (f32 storage) is built by the
+   * addon when it is available, and the result is searched by it like an opened file; HNSW_SQ,
+   * binary vectors and builds without the addon go through the binding and are searched by it.
    */
   static build(
     spec: IndexSpec,
@@ -301,6 +314,10 @@ export class HnswIndex implements VectorIndex {
         if (x - x !== 0) bad(`vectors hold a non-finite value at row ${Math.floor(i / spec.dim)}`);
       }
     }
+    const lib = binary ? undefined : addonFor(cfg, opts);
+    if (lib !== undefined && spec.type === "HNSW") {
+      return HnswIndex.buildInAddon(lib, spec, cfg, vectors as Float32Array, n, threads, opts);
+    }
     const native = newNative(spec.dim, spec.metric, cfg);
     if (n > 0) {
       for (let r0 = 0; r0 < n; r0 += ADD_CHUNK_ROWS) {
@@ -319,6 +336,49 @@ export class HnswIndex implements VectorIndex {
     // with "Reserve capacity ahead of searches".
     const searchThreads = Math.min(opts.searchThreads ?? 1, threads);
     return new HnswIndex(spec, cfg, { binding: native }, n, { ...opts, searchThreads }, undefined);
+  }
+
+  /**
+   * The addon's build: the same chunks as the binding's (a terminated worker stops between them),
+   * then the graph is serialised in usearch's format and opened from those bytes, so `save` writes
+   * what the binding would and searches take the addon's paths, as for an opened file.
+   */
+  private static buildInAddon(
+    lib: HnswNative,
+    spec: IndexSpec,
+    cfg: HnswConfig,
+    vectors: Float32Array,
+    n: number,
+    threads: number,
+    opts: HnswOpenOptions,
+  ): HnswIndex {
+    const dim = spec.dim;
+    let builder: NativeHnswBuilder | undefined;
+    let handle: NativeHnswHandle;
+    try {
+      builder = lib.buildBegin(
+        dim,
+        METRIC_KIND[spec.metric] as NativeBuildMetric,
+        cfg.M,
+        cfg.efConstruction,
+        n,
+        threads,
+      );
+      for (let r0 = 0; r0 < n; r0 += ADD_CHUNK_ROWS) {
+        const rows = Math.min(ADD_CHUNK_ROWS, n - r0);
+        lib.buildAdd(builder, vectors.subarray(r0 * dim, (r0 + rows) * dim), r0, rows);
+      }
+      handle = lib.buildFinish(builder);
+    } catch (e) {
+      if (builder !== undefined) lib.buildFree(builder);
+      // Input was checked above, so what is left is the addon failing (memory).
+      throw new StrataError(
+        "ServiceInternal",
+        `HNSW build failed: ${e instanceof Error ? e.message : String(e)}`,
+        { cause: e },
+      );
+    }
+    return new HnswIndex(spec, cfg, { addon: { lib, handle } }, n, opts, undefined);
   }
 
   /**

@@ -1,0 +1,328 @@
+// The hnsw-filter addon's float HNSW build: the file it writes is usearch's own dense format (the
+// binding views it and finds what the addon finds), its graphs are as good as the binding's, chunked
+// adds make one complete graph, and bad input is a clean error. Oracle: exact top-k by brute force.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import usearch, { type MetricKind, type ScalarKind } from "usearch";
+import { isStrataError } from "../../src/common/errors.ts";
+import { HnswIndex } from "../../src/index/hnsw.ts";
+import {
+  HNSW_NATIVE_PATH,
+  type HnswNative,
+  type NativeBuildMetric,
+  type NativeHnswHandle,
+  NativeMode,
+  probeHnswNative,
+} from "../../src/index/hnsw-native.ts";
+import { openIndexFile, writeIndexFileSync } from "../../src/index/index-file.ts";
+import type { MetricType } from "../../src/index/metric.ts";
+import type { SearchResult } from "../../src/index/topk.ts";
+import { rng, tempDir } from "../helpers/env.ts";
+import { clustered, exactTopK, floatScorer, recallAtK } from "./ann-data.ts";
+import { gaussians } from "./data.ts";
+
+const SEED = 41;
+// Above ADD_CHUNK_ROWS (16,384), so HnswIndex.build adds in two chunks.
+const N = 17000;
+const DIM = 32;
+const NQ = 50;
+const K = 10;
+const EF = 48;
+const BUILD = { M: 16, efConstruction: 64 };
+const METRICS = ["L2", "IP", "COSINE"] as const;
+const KIND: Record<(typeof METRICS)[number], NativeBuildMetric> = { L2: "l2sq", IP: "ip", COSINE: "cos" };
+
+const probe = probeHnswNative();
+const noAddon = probe.native === undefined ? `hnsw-filter addon unavailable: ${probe.reason}` : false;
+if (noAddon) console.log(`# skipping the native build suites: ${noAddon}`);
+
+const d = clustered(N, DIM, NQ, SEED);
+// Two zero rows: cosine's zero-vector convention must not break the build.
+d.base.fill(0, 5 * DIM, 7 * DIM);
+
+function spec(metric: MetricType) {
+  return { type: "HNSW" as const, metric, dim: DIM, params: BUILD };
+}
+
+/** The binding over a file, with expansion_search = ef (its walk width is fixed at creation). */
+function bindingView(path: string, metric: (typeof METRICS)[number], ef: number) {
+  const ix = new usearch.Index({
+    dimensions: DIM,
+    metric: KIND[metric] as MetricKind,
+    quantization: "f32" as ScalarKind,
+    connectivity: BUILD.M,
+    expansion_add: BUILD.efConstruction,
+    expansion_search: ef,
+    multi: false,
+  });
+  ix.view(path);
+  return ix;
+}
+
+/** Top-k rows per query from the binding (keys are row offsets < 2^32). */
+function bindingTopK(
+  ix: InstanceType<typeof usearch.Index>,
+  q: Float32Array,
+  nq: number,
+  k: number,
+): Int32Array {
+  const r = ix.search(q, k, 1) as unknown as { keys: BigUint64Array; counts: BigUint64Array };
+  const out = new Int32Array(nq * k).fill(-1);
+  for (let i = 0; i < nq; i++) {
+    for (let j = 0; j < Number(r.counts[i]); j++) out[i * k + j] = Number(r.keys[i * k + j]);
+  }
+  return out;
+}
+
+function addonTopK(lib: HnswNative, h: NativeHnswHandle, q: Float32Array, nq: number, k: number, ef: number) {
+  const out = {
+    keys: new Int32Array(nq * k),
+    distances: new Float32Array(nq * k),
+    counts: new Uint32Array(nq),
+  };
+  lib.search(h, q, nq, k, ef, 1, undefined, NativeMode.Walk, out);
+  return out;
+}
+
+/** Fraction of a's rows per query also in b's. */
+function overlap(a: Int32Array, b: Int32Array, nq: number, k: number): number {
+  let same = 0;
+  let total = 0;
+  for (let i = 0; i < nq; i++) {
+    const set = new Set(b.subarray(i * k, (i + 1) * k));
+    for (let j = 0; j < k; j++) {
+      const row = a[i * k + j]!;
+      if (row < 0) continue;
+      total++;
+      if (set.has(row)) same++;
+    }
+  }
+  return total === 0 ? 1 : same / total;
+}
+
+function asResult(rows: Int32Array, nq: number, k: number): SearchResult {
+  return { nq, topk: k, offsets: rows, scores: new Float32Array(nq * k) };
+}
+
+function throwsMessage(fn: () => unknown, re: RegExp, what: string): void {
+  assert.throws(fn, (e: unknown) => e instanceof Error && re.test(e.message), what);
+}
+
+describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: noAddon }, () => {
+  const lib = probe.native as HnswNative;
+  let dir: { dir: string; cleanup: () => Promise<void> };
+  before(async () => {
+    dir = await tempDir();
+  });
+  after(async () => {
+    await dir.cleanup();
+  });
+
+  for (const metric of METRICS) {
+    it(`${metric}: the built file is read by the binding and the addon alike, and is as good as the binding's build`, () => {
+      const truth = exactTopK(d.base, DIM, d.queries, NQ, metric, K);
+      const score = floatScorer(d.base, d.queries, DIM, metric);
+      const built = HnswIndex.build(spec(metric), d.base, { threads: 2 });
+      assert.equal(built.nativeFilter, true, "a float HNSW build with the addon is served by it");
+      assert.equal(built.count, N);
+      const path = join(dir.dir, `${metric}.usearch`);
+      built.save(path);
+      const fromBuilt = built.search(d.queries, NQ, K, { ef: EF });
+      built.close();
+
+      const viewed = bindingView(path, metric, EF);
+      assert.equal(viewed.size(), N, "the binding sees every row");
+      const keys = new BigUint64Array(N);
+      for (let i = 0; i < N; i++) keys[i] = BigInt(i);
+      assert.ok(
+        (viewed.contains(keys) as boolean[]).every((x) => x),
+        "keys are the row offsets 0 .. n-1",
+      );
+      const h = lib.open(path, "view");
+      try {
+        assert.equal(lib.info(h).rows, N);
+        const viaBinding = bindingTopK(viewed, d.queries, NQ, K);
+        const viaAddon = addonTopK(lib, h, d.queries, NQ, K, EF);
+        const agree = overlap(viaBinding, viaAddon.keys, NQ, K);
+        assert.ok(agree >= 0.99, `binding and addon searches of one file agree on ${agree} (seed ${SEED})`);
+        const rBinding = recallAtK(asResult(viaBinding, NQ, K), truth, metric, score);
+        const rAddon = recallAtK(asResult(viaAddon.keys, NQ, K), truth, metric, score);
+        const rBuilt = recallAtK(fromBuilt, truth, metric, score);
+        assert.ok(
+          rBinding >= 0.95 && rAddon >= 0.95,
+          `recall binding ${rBinding}, addon ${rAddon} (seed ${SEED})`,
+        );
+        assert.equal(rBuilt, rAddon, "the built index searches as the file opened from it");
+        // Distances are the metric's, within the addon's 1e-6 contract of the exact ones.
+        for (let q = 0; q < NQ; q++) {
+          const row = viaAddon.keys[q * K]!;
+          const exact = score(q, row);
+          const dist = viaAddon.distances[q * K]!;
+          const want = metric === "L2" ? exact : 1 - exact;
+          assert.ok(
+            Math.abs(dist - want) <= 2e-6 * Math.max(1, Math.abs(want)),
+            `${metric} distance ${dist} vs ${want}`,
+          );
+        }
+
+        // The binding's own build of the same data and settings: recall within 0.02.
+        const byBinding = HnswIndex.build(spec(metric), d.base, { threads: 2, nativeFilter: false });
+        assert.equal(byBinding.nativeFilter, false);
+        const rOther = recallAtK(byBinding.search(d.queries, NQ, K, { ef: EF }), truth, metric, score);
+        byBinding.close();
+        assert.ok(
+          Math.abs(rOther - rAddon) <= 0.02,
+          `recall native build ${rAddon} vs binding build ${rOther} (seed ${SEED})`,
+        );
+      } finally {
+        lib.close(h);
+      }
+    });
+  }
+
+  it("one thread builds the same bytes every time; an index file round-trips through both libraries", async () => {
+    const small = d.base.subarray(0, 3000 * DIM);
+    const a = HnswIndex.build(spec("L2"), small, { threads: 1 });
+    const b = HnswIndex.build(spec("L2"), small, { threads: 1 });
+    const pa = join(dir.dir, "a.usearch");
+    const pb = join(dir.dir, "b.usearch");
+    a.save(pa);
+    b.save(pb);
+    assert.deepEqual(readFileSync(pa), readFileSync(pb));
+    const file = join(dir.dir, "a.idx");
+    writeIndexFileSync(file, a);
+    a.close();
+    b.close();
+    const viaAddon = await openIndexFile(file, { mode: "load" });
+    const viaBinding = await openIndexFile(file, { mode: "load", hnsw: { nativeFilter: false } });
+    assert.equal(viaAddon.count, 3000);
+    assert.equal(viaBinding.count, 3000);
+    const ra = viaAddon.search(d.queries, NQ, K, { ef: 64 });
+    const rb = viaBinding.search(d.queries, NQ, K, { ef: 64 });
+    const agree = overlap(ra.offsets, rb.offsets, NQ, K);
+    assert.ok(agree >= 0.99, `addon and binding on one index file agree on ${agree}`);
+    viaAddon.close();
+    viaBinding.close();
+  });
+
+  it("an empty build is an empty index both libraries open", () => {
+    const empty = HnswIndex.build(spec("COSINE"), new Float32Array(0), { threads: 2 });
+    assert.equal(empty.count, 0);
+    const r = empty.search(d.queries.subarray(0, 2 * DIM), 2, K);
+    assert.ok(r.offsets.every((x) => x === -1));
+    const path = join(dir.dir, "empty.usearch");
+    empty.save(path);
+    empty.close();
+    assert.equal(bindingView(path, "COSINE", 16).size(), 0);
+    const h = lib.open(path, "load");
+    assert.equal(lib.info(h).rows, 0);
+    lib.close(h);
+  });
+
+  it("chunked adds of uneven sizes make one complete graph", () => {
+    const n = 6000;
+    const b = lib.buildBegin(DIM, "l2sq", 16, 64, n, 2);
+    let at = 0;
+    for (const rows of [1, 999, 2500, 0, 2500]) {
+      lib.buildAdd(b, d.base.subarray(at * DIM, (at + rows) * DIM), at, rows);
+      at += rows;
+    }
+    const path = join(dir.dir, "chunks.usearch");
+    lib.buildSave(b, path);
+    const h = lib.buildFinish(b);
+    try {
+      assert.equal(lib.info(h).rows, n);
+      assert.equal(bindingView(path, "L2", EF).size(), n);
+      const truth = exactTopK(d.base.subarray(0, n * DIM), DIM, d.queries, NQ, "L2", K);
+      const got = addonTopK(lib, h, d.queries, NQ, K, EF);
+      const recall = recallAtK(
+        asResult(got.keys, NQ, K),
+        truth,
+        "L2",
+        floatScorer(d.base, d.queries, DIM, "L2"),
+      );
+      assert.ok(recall >= 0.95, `recall ${recall} after chunked adds`);
+    } finally {
+      lib.close(h);
+    }
+    throwsMessage(() => lib.buildAdd(b, d.base.subarray(0, DIM), n, 1), /freed or finished/, "spent builder");
+    lib.buildFree(b); // idempotent after finish
+  });
+
+  it("bad input is a clean error and adds nothing", () => {
+    const b = lib.buildBegin(DIM, "cos", 16, 32, 100, 2);
+    const rows = (from: number, count: number) => d.base.slice(from * DIM, (from + count) * DIM);
+    throwsMessage(() => lib.buildAdd(b, rows(0, 10), 0, 9), /count × dim/, "length");
+    throwsMessage(() => lib.buildAdd(b, rows(0, 10), 5, 10), /firstKey must be 0/, "key gap");
+    throwsMessage(() => lib.buildAdd(b, rows(0, 101), 0, 101), /exceed the capacity/, "capacity");
+    const nan = rows(0, 10);
+    nan[3 * DIM + 7] = Number.NaN;
+    throwsMessage(() => lib.buildAdd(b, nan, 0, 10), /row 3 holds a non-finite/, "NaN");
+    const inf = rows(0, 10);
+    inf[9 * DIM] = Number.NEGATIVE_INFINITY;
+    throwsMessage(() => lib.buildAdd(b, inf, 0, 10), /row 9 holds a non-finite/, "Inf");
+    throwsMessage(
+      () => lib.buildAdd(b, new Float64Array(DIM) as unknown as Float32Array, 0, 1),
+      /Float32Array/,
+      "type",
+    );
+    // Nothing was added by the failures: the next rows are still keyed from 0, up to the capacity.
+    lib.buildAdd(b, rows(0, 60), 0, 60);
+    lib.buildAdd(b, rows(60, 40), 60, 40);
+    throwsMessage(() => lib.buildAdd(b, rows(0, 1), 100, 1), /exceed the capacity/, "full");
+    // Handles do not mix: a builder is not an index, nor the other way round.
+    const fake = b as unknown as NativeHnswHandle;
+    throwsMessage(() => lib.info(fake), /not an index handle/, "builder as index");
+    throwsMessage(() => lib.close(fake), /not an index handle/, "close a builder");
+    const h = lib.buildFinish(b);
+    assert.equal(lib.info(h).rows, 100);
+    throwsMessage(
+      () => lib.buildAdd(h as unknown as typeof b, rows(0, 1), 100, 1),
+      /not a builder handle/,
+      "index as builder",
+    );
+    lib.close(h);
+
+    throwsMessage(
+      () => lib.buildBegin(DIM, "hamming" as NativeBuildMetric, 16, 32, 10, 1),
+      /metric must be/,
+      "metric",
+    );
+    throwsMessage(() => lib.buildBegin(DIM, "l2sq", 16, 32, 10, 0), /threads must be positive/, "threads 0");
+    throwsMessage(() => lib.buildBegin(DIM, "l2sq", 16, 32, 10, 1.5), /threads out of range/, "threads 1.5");
+    throwsMessage(() => lib.buildBegin(DIM, "l2sq", 1, 32, 10, 1), /M must be at least 2/, "M");
+    throwsMessage(() => lib.buildBegin(0, "l2sq", 16, 32, 10, 1), /dim must be positive/, "dim");
+    lib.buildFree(lib.buildBegin(DIM, "ip", 16, 32, 10, 1));
+  });
+
+  it("the builder's kernels (query as floats) give the search kernels' bits at every level", () => {
+    // floatKernels: per level, seven values with the query widened once (searches), then the same
+    // seven with the query as floats (the builder's distances between stored rows).
+    const raw: unknown = createRequire(import.meta.url)(HNSW_NATIVE_PATH);
+    const run = (raw as { floatKernels: (q: Float32Array, b: Float32Array) => [string, ...number[]][] })
+      .floatKernels;
+    const r = rng(SEED);
+    for (const n of [...Array.from({ length: 130 }, (_, i) => i), 255, 300, 767, 768, 769, 1536]) {
+      const q = gaussians(r, n);
+      const b = gaussians(r, n);
+      for (const [name, ...v] of run(q, b)) {
+        assert.equal(v.length, 14);
+        assert.deepEqual(v.slice(7), v.slice(0, 7), `${name} n ${n} (seed ${SEED})`);
+      }
+    }
+  });
+
+  it("HnswIndex.build refuses non-finite rows before building, with or without the addon", () => {
+    const v = d.base.slice(0, 50 * DIM);
+    v[17 * DIM + 2] = Number.POSITIVE_INFINITY;
+    for (const nativeFilter of [true, false]) {
+      assert.throws(
+        () => HnswIndex.build(spec("IP"), v, { threads: 2, nativeFilter }),
+        (e: unknown) => isStrataError(e) && e.code === "ParameterInvalid" && /row 17/.test(e.message),
+      );
+    }
+  });
+});
