@@ -212,10 +212,14 @@ export function loadMilvusProto(): MilvusProto {
   const placeholderType = root.lookupType("milvus.proto.common.PlaceholderGroup");
   const placeholderTypes = root.lookupEnum("milvus.proto.common.PlaceholderType").valuesById;
   const service: Record<string, MethodDefinition<unknown, unknown>> = { ...svc };
-  for (const [method, reply] of Object.entries(DIRECT_REPLIES)) {
+  const methodOf = (method: string): MethodDefinition<unknown, unknown> => {
     const m = service[method];
     if (m === undefined)
       throw new Error(`MilvusService.${method} is missing from the SDK's protocol descriptors`);
+    return m;
+  };
+  for (const [method, reply] of Object.entries(DIRECT_REPLIES)) {
+    const m = methodOf(method);
     const type = root.lookupType(reply);
     service[method] = {
       ...m,
@@ -224,9 +228,7 @@ export function loadMilvusProto(): MilvusProto {
     };
   }
   for (const [method, request] of Object.entries(TYPED_REQUESTS)) {
-    const m = service[method];
-    if (m === undefined)
-      throw new Error(`MilvusService.${method} is missing from the SDK's protocol descriptors`);
+    const m = methodOf(method);
     const type = root.lookupType(request);
     service[method] = {
       ...m,
