@@ -126,12 +126,31 @@ const DEFAULT_EF = 64;
 /** Extra candidates on top of ef/s, for the variance of how many fetched rows pass. */
 const OVERFETCH = 1.2;
 /**
- * Rows per native add call. It bounds the buffer binary rows are expanded into, and it lets a
- * worker that is being terminated stop between calls rather than after the whole build (a thread
- * inside native code cannot be interrupted). Sequential calls with threads = 1 build the same graph
- * as one call.
+ * Native add calls are cut into chunks: a worker being terminated stops between calls, not after
+ * the whole build (a thread inside native code cannot be interrupted), and binary rows are
+ * expanded one chunk at a time. Each call's threads split it evenly and end unevenly, so calls
+ * should not be short either: chunks are sized from the rate so far to take about
+ * ADD_CALL_TARGET_MS, within [ADD_CHUNK_MIN, ADD_CHUNK_MAX] rows. Sequential calls with
+ * threads = 1 build the same graph as one call.
  */
-const ADD_CHUNK_ROWS = 16_384;
+const ADD_CALL_TARGET_MS = 1000;
+const ADD_CHUNK_MIN = 1024;
+const ADD_CHUNK_MAX = 65_536;
+
+/** Calls `add(r0, rows)` over [0, n) in chunks of about ADD_CALL_TARGET_MS each, at most `max` rows. */
+function addInChunks(n: number, add: (r0: number, rows: number) => void, max = ADD_CHUNK_MAX): void {
+  let chunk = ADD_CHUNK_MIN;
+  for (let r0 = 0; r0 < n; ) {
+    const rows = Math.min(chunk, n - r0);
+    const t0 = performance.now();
+    add(r0, rows);
+    const ms = performance.now() - t0;
+    r0 += rows;
+    // Inserts slow down as the graph grows; aiming at the target from the last rate is close enough.
+    const next = ms > 0 ? Math.floor((rows * ADD_CALL_TARGET_MS) / ms) : ADD_CHUNK_MAX;
+    chunk = Math.min(max, Math.max(ADD_CHUNK_MIN, Math.min(next, chunk * 4)));
+  }
+}
 
 const METRIC_KIND: Record<MetricType, string> = {
   L2: "l2sq",
@@ -319,9 +338,9 @@ export class HnswIndex implements VectorIndex {
       return HnswIndex.buildInAddon(lib, spec, cfg, vectors as Float32Array, n, threads, opts);
     }
     const native = newNative(spec.dim, spec.metric, cfg);
-    if (n > 0) {
-      for (let r0 = 0; r0 < n; r0 += ADD_CHUNK_ROWS) {
-        const rows = Math.min(ADD_CHUNK_ROWS, n - r0);
+    addInChunks(
+      n,
+      (r0, rows) => {
         const keys = new BigUint64Array(rows);
         const kw = keysView(keys);
         for (let i = 0; i < rows; i++) kw[2 * i] = r0 + i;
@@ -329,8 +348,10 @@ export class HnswIndex implements VectorIndex {
           ? expandBits(vectors as Uint8Array, r0, rows, spec.dim)
           : (vectors as Float32Array).slice(r0 * spec.dim, (r0 + rows) * spec.dim);
         native.add(keys, data, threads);
-      }
-    }
+      },
+      // Expanded binary rows take a float per bit: at most 64 MiB of them per call.
+      binary ? Math.max(ADD_CHUNK_MIN, Math.floor(2 ** 24 / spec.dim)) : ADD_CHUNK_MAX,
+    );
     // usearch keeps one search context per thread it reserved for, and a built index reserved
     // `threads` (a loaded or viewed one, one per hardware thread): more concurrent searchers fail
     // with "Reserve capacity ahead of searches".
@@ -364,10 +385,8 @@ export class HnswIndex implements VectorIndex {
         n,
         threads,
       );
-      for (let r0 = 0; r0 < n; r0 += ADD_CHUNK_ROWS) {
-        const rows = Math.min(ADD_CHUNK_ROWS, n - r0);
-        lib.buildAdd(builder, vectors.subarray(r0 * dim, (r0 + rows) * dim), r0, rows);
-      }
+      const b = builder;
+      addInChunks(n, (r0, rows) => lib.buildAdd(b, vectors.subarray(r0 * dim, (r0 + rows) * dim), r0, rows));
       handle = lib.buildFinish(builder);
     } catch (e) {
       if (builder !== undefined) lib.buildFree(builder);

@@ -25,7 +25,7 @@ import { clustered, exactTopK, floatScorer, recallAtK } from "./ann-data.ts";
 import { gaussians } from "./data.ts";
 
 const SEED = 41;
-// Above ADD_CHUNK_ROWS (16,384), so HnswIndex.build adds in two chunks.
+// Enough rows that HnswIndex.build adds in several chunks (its first chunk is 1,024 rows).
 const N = 17000;
 const DIM = 32;
 const NQ = 50;
