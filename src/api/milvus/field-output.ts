@@ -1,5 +1,5 @@
 import { Buffer } from "node:buffer";
-import type { Column } from "../../common/column.ts";
+import { type Column, columnLength } from "../../common/column.ts";
 import { StrataError } from "../../common/errors.ts";
 import { DYNAMIC_FIELD_NAME, type FieldSchema, primaryField } from "../../common/schema.ts";
 import { DataType, dataTypeName } from "../../common/types.ts";
@@ -141,6 +141,43 @@ export function countColumn(name: string, n: number): Encodable {
   };
 }
 
+/** The dynamic keys a request names (names not in the schema), and whether it wants all of `$meta`. */
+interface DynamicWanted {
+  readonly keys: readonly string[];
+  readonly whole: boolean;
+}
+
+function dynamicWanted(info: CollectionInfo, requested: readonly string[]): DynamicWanted {
+  return {
+    keys: requested.filter((n) => n !== "*" && !info.schema.fields.some((f) => f.name === n)),
+    whole: requested.includes("*") || requested.includes(DYNAMIC_FIELD_NAME),
+  };
+}
+
+/**
+ * Appends the dynamic field's column (all of `$meta`, or only the named keys of each row) and its
+ * output names, when the request wants any of it. `metaAt(i)` is row i's parsed `$meta`.
+ */
+function dynamicOut(
+  f: FieldSchema,
+  want: DynamicWanted,
+  rows: number,
+  metaAt: (i: number) => unknown,
+  fields: Encodable[],
+  names: string[],
+): void {
+  if (!want.whole && want.keys.length === 0) return;
+  const values: unknown[] = new Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const meta = (metaAt(i) ?? {}) as Record<string, unknown>;
+    values[i] = want.whole
+      ? meta
+      : Object.fromEntries(want.keys.filter((k) => k in meta).map((k) => [k, meta[k]]));
+  }
+  fields.push(fieldDataOut(f, values));
+  names.push(...(want.whole ? [DYNAMIC_FIELD_NAME] : want.keys));
+}
+
 /**
  * Columns for the requested fields (and the pk when `withPk`), in schema order. `value(row, f)`
  * reads one field of one result row. A name outside the schema is a key of the dynamic field.
@@ -154,20 +191,12 @@ export function outputColumns<R>(
 ): { fields: Encodable[]; names: string[] } {
   const all = requested.includes("*");
   const pk = primaryField(info.schema);
-  const dynamicKeys = requested.filter((n) => n !== "*" && !info.schema.fields.some((f) => f.name === n));
-  const wholeMeta = all || requested.includes(DYNAMIC_FIELD_NAME);
+  const dynamic = dynamicWanted(info, requested);
   const fields: Encodable[] = [];
   const names: string[] = [];
   for (const f of info.schema.fields) {
     if (f.isDynamic) {
-      if (!wholeMeta && dynamicKeys.length === 0) continue;
-      const values = rows.map((r) => {
-        const meta = (value(r, f) ?? {}) as Record<string, unknown>;
-        if (wholeMeta) return meta;
-        return Object.fromEntries(dynamicKeys.filter((k) => k in meta).map((k) => [k, meta[k]]));
-      });
-      fields.push(fieldDataOut(f, values));
-      names.push(...(wholeMeta ? [DYNAMIC_FIELD_NAME] : dynamicKeys));
+      dynamicOut(f, dynamic, rows.length, (i) => value(rows[i] as R, f), fields, names);
       continue;
     }
     const wanted = all || requested.includes(f.name) || (withPk && f.fieldId === pk.fieldId);
@@ -216,16 +245,12 @@ export function columnDataOut(f: FieldSchema, c: Column): Encodable {
     case DataType.String:
       return { scalars: { string_data: { data: c.data } }, ...base };
     default: {
-      const n = columnRows(c);
+      const n = columnLength(c);
       const values: unknown[] = new Array(n);
       for (let i = 0; i < n; i++) values[i] = valueAt(c, i);
       return fieldDataOut(f, values);
     }
   }
-}
-
-function columnRows(c: Column): number {
-  return "dim" in c ? c.data.length / (c.type === DataType.BinaryVector ? c.dim / 8 : c.dim) : c.data.length;
 }
 
 /**
@@ -238,29 +263,18 @@ export function queryColumnsOut(
   qc: QueryColumns,
 ): { fields: Encodable[]; names: string[] } {
   const byId = new Map(qc.columns.map((c) => [c.fieldId, c.column]));
-  const dynamicKeys = requested.filter((n) => n !== "*" && !info.schema.fields.some((f) => f.name === n));
-  const wholeMeta = requested.includes("*") || requested.includes(DYNAMIC_FIELD_NAME);
+  const dynamic = dynamicWanted(info, requested);
   const fields: Encodable[] = [];
   const names: string[] = [];
   for (const f of info.schema.fields) {
     const c = byId.get(f.fieldId);
     if (c === undefined) continue;
-    if (!f.isDynamic) {
-      fields.push(columnDataOut(f, c));
-      names.push(f.name);
+    if (f.isDynamic) {
+      dynamicOut(f, dynamic, qc.rows, (i) => valueAt(c, i), fields, names);
       continue;
     }
-    if (!wholeMeta && dynamicKeys.length === 0) continue;
-    // Dynamic keys are picked per row, as outputColumns does.
-    const values: unknown[] = new Array(qc.rows);
-    for (let i = 0; i < qc.rows; i++) {
-      const meta = (valueAt(c, i) ?? {}) as Record<string, unknown>;
-      values[i] = wholeMeta
-        ? meta
-        : Object.fromEntries(dynamicKeys.filter((k) => k in meta).map((k) => [k, meta[k]]));
-    }
-    fields.push(fieldDataOut(f, values));
-    names.push(...(wholeMeta ? [DYNAMIC_FIELD_NAME] : dynamicKeys));
+    fields.push(columnDataOut(f, c));
+    names.push(f.name);
   }
   return { fields, names };
 }
