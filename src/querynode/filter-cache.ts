@@ -51,13 +51,18 @@ export class FilterCache {
     this.#maxBytes = maxBytes;
   }
 
+  /** False for a zero budget: nothing is ever kept, so callers need not key their plans. */
+  get keeps(): boolean {
+    return this.#maxBytes > 0;
+  }
+
   /**
    * The filter's bitset over a sealed segment of `rows` rows, from the cache or from `compute`
    * (called at most once, then kept when it fits). `key` undefined: computed and not kept. The
    * returned bits are shared: callers must not modify them.
    */
   get(segmentId: bigint, rows: number, key: string | undefined, compute: () => Uint8Array): FilterBits {
-    if (key === undefined || this.#maxBytes === 0) {
+    if (key === undefined || !this.keeps) {
       const bits = compute();
       return { bits, passing: countPassing(bits) };
     }

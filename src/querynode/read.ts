@@ -53,9 +53,9 @@ export interface FilterLookup {
   readonly key: string | undefined;
 }
 
-/** The cache lookup for a request's filter, computed once per request. */
+/** The cache lookup for a request's filter, computed once per request (none when nothing is kept). */
 export function filterLookup(cache: FilterCache, filter: ExprPlan | undefined): FilterLookup | undefined {
-  return filter === undefined ? undefined : { cache, key: planKey(filter) };
+  return filter === undefined || !cache.keeps ? undefined : { cache, key: planKey(filter) };
 }
 
 /** Selected rows of one segment; `passing` is their count when it came for free. */
