@@ -710,6 +710,8 @@ struct index_t {
     float_kernels_t const* kernels = &portable_kernels;
     std::vector<std::uint32_t> slot_row; // the key (row offset) stored in each slot
     std::vector<std::uint32_t> row_slot;
+    bool slots_are_rows = false;         // slot s holds row s (the addon's own builds), so a filter
+                                         // is tested without the slot → row lookup
     std::size_t contexts = 1;
     std::size_t entry_slot = 0;
     std::size_t max_level = 0;
@@ -855,7 +857,7 @@ struct prefetch_t {
 struct filter_t {
     std::uint32_t const* slot_row;
     std::uint8_t const* allow;
-    bool operator()(member_cref_t m) const noexcept { return allow[slot_row[m.slot]] != 0; }
+    bool operator()(member_cref_t m) const noexcept { return allow[slot_row ? slot_row[m.slot] : m.slot] != 0; }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1044,13 +1046,16 @@ void attach(index_t& ix, memory_mapped_file_t file) {
 
     ix.slot_row.resize(rows);
     ix.row_slot.assign(rows, UINT32_MAX);
+    bool identity = true;
     for (std::size_t s = 0; s != rows; ++s) {
         std::uint64_t key = ix.graph.at(static_cast<slot_t>(s)).key;
         if (key >= rows || ix.row_slot[key] != UINT32_MAX)
             throw js_error{"keys are not the row offsets 0 .. n-1"};
         ix.slot_row[s] = static_cast<std::uint32_t>(key);
         ix.row_slot[key] = static_cast<std::uint32_t>(s);
+        identity = identity && key == s;
     }
+    ix.slots_are_rows = identity;
 }
 
 napi_value wrap_index(napi_env env, std::unique_ptr<index_t> ix) {
@@ -1149,10 +1154,11 @@ napi_value js_info(napi_env env, napi_callback_info info) {
     return guarded(env, [&]() -> napi_value {
         auto argv = args_of(env, info, 1);
         index_t* ix = unwrap(env, argv[0]);
-        double values[4] = {double(ix->n), double(ix->dim), double(ix->vector_bytes), double(ix->payload_length)};
+        double values[5] = {double(ix->n), double(ix->dim), double(ix->vector_bytes), double(ix->payload_length),
+                            ix->slots_are_rows ? 1.0 : 0.0};
         napi_value arr;
-        check(env, napi_create_array_with_length(env, 4, &arr), "info");
-        for (std::uint32_t i = 0; i != 4; ++i) {
+        check(env, napi_create_array_with_length(env, 5, &arr), "info");
+        for (std::uint32_t i = 0; i != 5; ++i) {
             napi_value v;
             check(env, napi_create_double(env, values[i], &v), "info");
             check(env, napi_set_element(env, arr, i, v), "info");
@@ -1187,6 +1193,30 @@ napi_value js_save(napi_env env, napi_callback_info info) {
 // ---------------------------------------------------------------------------------------------
 
 enum class mode_t : int { walk = 0, scan = 1, two_hop = 2 };
+
+/** How many bytes of vectors a scoring loop keeps in flight ahead of itself (L1 holds 32–48 KB). */
+constexpr std::size_t prefetch_window_bytes = 4096;
+
+/**
+ * The level-0 neighbour list of `slot` read straight from its node (key u64, level i16, count u32,
+ * slots u32 — unaligned; see write_graph_by_row): `neighbors()` also checks the level, one more
+ * read of a node that is usually not in cache yet.
+ */
+inline byte_t const* level0(index_t const& ix, std::uint32_t slot, std::uint32_t& count) noexcept {
+    byte_t const* node = ix.graph.at(static_cast<slot_t>(slot)).key.ptr();
+    std::memcpy(&count, node + 10, 4);
+    // Never past the list's capacity, whatever the file says (callers size buffers by it).
+    count = (std::min)(count, std::uint32_t(ix.graph.config().connectivity_base));
+    return node + 14;
+}
+
+/** Starts loading a node's level-0 list (its first 192 bytes: head, count and 32 slots' worth). */
+inline void prefetch_node(index_t const& ix, std::uint32_t slot) noexcept {
+    byte_t const* node = ix.graph.at(static_cast<slot_t>(slot)).key.ptr();
+    __builtin_prefetch(node, 0, 1);
+    __builtin_prefetch(node + 64, 0, 1);
+    __builtin_prefetch(node + 128, 0, 1);
+}
 
 inline void prefetch_vector(index_t const& ix, std::uint32_t slot) noexcept {
     byte_t const* v = ix.vector_at(slot);
@@ -1255,7 +1285,7 @@ std::size_t walk_one(index_t const& ix, byte_t const* q, std::size_t wanted, std
     config.expansion = ef;
     prefetch_t prefetch{&ix};
     graph_t::search_result_t r =
-        allow ? ix.graph.search(q, wanted, metric, config, filter_t{ix.slot_row.data(), allow}, prefetch)
+        allow ? ix.graph.search(q, wanted, metric, config, filter_t{ix.slots_are_rows ? nullptr : ix.slot_row.data(), allow}, prefetch)
               : ix.graph.search(q, wanted, metric, config, dummy_predicate_t{}, prefetch);
     if (!r)
         throw js_error{std::string("hnsw-filter: search failed: ") + r.error.release()};
@@ -1277,12 +1307,13 @@ std::size_t walk_one(index_t const& ix, byte_t const* q, std::size_t wanted, std
  * for a fraction s passing). Below a few percent the passing rows stop being connected through two
  * hops and recall drops; the caller scans exactly there instead.
  */
+template <bool slots_are_rows>
 std::size_t walk_two_hop(index_t const& ix, byte_t const* q, std::size_t wanted, std::size_t ef,
                          std::uint8_t const* allow, walk_context_t& w, std::int32_t* keys, float* distances,
                          std::size_t* computed) {
     metric_t metric(&ix, q, w);
     std::size_t scored = 0;
-    auto pass = [&](std::uint32_t slot) { return allow[ix.slot_row[slot]] != 0; };
+    auto pass = [&](std::uint32_t slot) { return allow[slots_are_rows ? slot : ix.slot_row[slot]] != 0; };
     if (w.visited.empty())
         w.visited.assign((ix.n + 63) / 64, 0);
     auto& batch = w.batch;
@@ -1308,6 +1339,7 @@ std::size_t walk_two_hop(index_t const& ix, byte_t const* q, std::size_t wanted,
     }
 
     std::size_t limit = (std::max)(ef, wanted);
+    std::size_t ahead = (std::max<std::size_t>)(2, prefetch_window_bytes / ix.vector_bytes);
     auto& next = w.next;
     auto& top = w.top;
     w.reset();
@@ -1316,41 +1348,74 @@ std::size_t walk_two_hop(index_t const& ix, byte_t const* q, std::size_t wanted,
     float radius = std::numeric_limits<float>::infinity();
     if (pass(ep))
         radius = keep_nearest(top, limit, {ep_d, ep});
+
+    // The neighbour loops below are branch-free: about one neighbour in 1/s passes, at random, so
+    // a branch on it mispredicts often, and they test ~M0² neighbours per expansion. They write
+    // into buffers sized for the worst case (M0 one-hop + M0² two-hop; one touched word per word
+    // of the visited set), counting how many entries are real.
+    std::size_t m0 = ix.graph.config().connectivity_base;
+    batch.resize(m0 + m0 * m0);
+    hop.resize(m0);
+    auto& touched = w.touched;
+    std::size_t n_touched = touched.size();
+    touched.resize(w.visited.size() + 1);
+    std::uint64_t* visited = w.visited.data();
+    std::uint32_t* touched_at = touched.data();
+    // Marks `slot` visited if `take`; returns whether it was not visited before.
+    auto mark = [&](std::uint32_t slot, bool take_if_fresh, bool& fresh) {
+        std::uint64_t& word = visited[slot >> 6];
+        std::uint64_t bit = std::uint64_t(1) << (slot & 63), was = word;
+        fresh = (was & bit) == 0;
+        bool take = fresh & take_if_fresh;
+        touched_at[n_touched] = slot >> 6;
+        n_touched += take & (was == 0);
+        word = was | (bit & (std::uint64_t(0) - std::uint64_t(take)));
+        return take;
+    };
     while (!next.empty()) {
         scored_t c = next.front();
         if (c.distance > radius)
             break;
         std::pop_heap(next.begin(), next.end(), nearer_first_t{});
         next.pop_back();
-        batch.clear();
-        hop.clear();
-        auto view = ix.graph.neighbors(static_cast<slot_t>(c.slot), 0);
-        for (auto it = view.begin(); it != view.end(); ++it) {
-            std::uint32_t s = it.slot();
-            if (!w.visit(s))
-                continue;
-            if (pass(s))
-                batch.push_back(s);
-            else
-                hop.push_back(s);
+        // The next candidate is most likely the current front: start loading its neighbour list.
+        if (!next.empty())
+            prefetch_node(ix, next.front().slot);
+        std::size_t n_batch = 0, n_hop = 0;
+        std::uint32_t count;
+        byte_t const* list = level0(ix, c.slot, count);
+        for (std::uint32_t i = 0; i != count; ++i) {
+            std::uint32_t s;
+            std::memcpy(&s, list + 4 * std::size_t(i), 4);
+            bool fresh;
+            mark(s, true, fresh);
+            bool p = pass(s);
+            batch[n_batch] = s, n_batch += fresh & p;
+            hop[n_hop] = s, n_hop += fresh & !p;
         }
-        for (std::uint32_t u : hop) {
-            byte_t const* node = ix.graph.at(static_cast<slot_t>(u)).key.ptr();
-            __builtin_prefetch(node, 0, 1);
-            __builtin_prefetch(node + 64, 0, 1);
-            __builtin_prefetch(node + 128, 0, 1);
-        }
-        for (std::uint32_t u : hop) {
-            auto two = ix.graph.neighbors(static_cast<slot_t>(u), 0);
-            for (auto it = two.begin(); it != two.end(); ++it) {
-                std::uint32_t s = it.slot();
-                if (pass(s) && w.visit(s))
-                    batch.push_back(s);
+        constexpr std::size_t hop_ahead = 8;
+        for (std::size_t j = 0; j != n_hop && j != hop_ahead; ++j)
+            prefetch_node(ix, hop[j]);
+        for (std::size_t j = 0; j != n_hop; ++j) {
+            if (j + hop_ahead < n_hop)
+                prefetch_node(ix, hop[j + hop_ahead]);
+            std::uint32_t count2;
+            byte_t const* list2 = level0(ix, hop[j], count2);
+            for (std::uint32_t i = 0; i != count2; ++i) {
+                std::uint32_t s;
+                std::memcpy(&s, list2 + 4 * std::size_t(i), 4);
+                bool fresh;
+                bool take = mark(s, pass(s), fresh);
+                batch[n_batch] = s, n_batch += take;
             }
         }
-        for (std::uint32_t s : batch)
-            prefetch_vector(ix, s);
-        for (std::uint32_t s : batch) {
+        // Prefetched a window ahead, not all at once: more would overflow L1 and the fill buffers.
+        for (std::size_t i = 0; i != n_batch && i != ahead; ++i)
+            prefetch_vector(ix, batch[i]);
+        for (std::size_t i = 0; i != n_batch; ++i) {
+            std::uint32_t s = batch[i];
+            if (i + ahead < n_batch)
+                prefetch_vector(ix, batch[i + ahead]);
             float d = metric(ix.vector_at(s));
             ++scored;
             if (top.size() < limit || d < radius) {
@@ -1360,6 +1425,7 @@ std::size_t walk_two_hop(index_t const& ix, byte_t const* q, std::size_t wanted,
             }
         }
     }
+    touched.resize(n_touched);
     *computed += scored;
     return emit(ix, top, wanted, keys, distances);
 }
@@ -1453,7 +1519,10 @@ napi_value js_search(napi_env env, napi_callback_info info) {
                 std::size_t c = 0;
                 switch (mode) {
                 case mode_t::scan: c = scan_one(*ix, q, wanted, slots, w, k, d, &computed[worker]); break;
-                case mode_t::two_hop: c = walk_two_hop(*ix, q, wanted, ef, allow, w, k, d, &computed[worker]); break;
+                case mode_t::two_hop:
+                    c = ix->slots_are_rows ? walk_two_hop<true>(*ix, q, wanted, ef, allow, w, k, d, &computed[worker])
+                                           : walk_two_hop<false>(*ix, q, wanted, ef, allow, w, k, d, &computed[worker]);
+                    break;
                 default: c = walk_one(*ix, q, wanted, ef, allow, worker, w, k, d, &computed[worker]); break;
                 }
                 counts[i] = std::uint32_t(c);
@@ -1581,6 +1650,20 @@ struct builder_t {
     ~builder_t() { std::free(rows); }
 
     std::size_t bytes() const noexcept { return capacity * dim * sizeof(float); }
+    /** Whether slot_row is a permutation of 0 .. size-1 (always, unless an add failed half way). */
+    bool slots_are_rows_permuted() const {
+        std::size_t size = graph->size();
+        if (slot_row.size() < size)
+            return false;
+        std::vector<bool> seen(size, false);
+        for (std::size_t s = 0; s != size; ++s) {
+            std::uint32_t r = slot_row[s];
+            if (r >= size || seen[r])
+                return false;
+            seen[r] = true;
+        }
+        return true;
+    }
     float const* row_of_slot(std::size_t slot) const noexcept { return rows + std::size_t(slot_row[slot]) * dim; }
 
     /** a against b, both stored rows (the row being added, or a member). */
@@ -1629,6 +1712,72 @@ struct build_prefetch_t {
 };
 
 /**
+ * `index_gt::save_to_stream`'s output for the graph renumbered so that slot s holds row s: the
+ * header (entry slot mapped), each node's level, then the nodes in row order with every neighbour
+ * slot mapped. Threads add rows in whatever order they get to them, so the built graph's slots are
+ * a permutation of the rows; in row order a filtered walk tests `allow[slot]` directly instead of
+ * through slot → row, a random read per neighbour it looks at (see index_t::slots_are_rows).
+ * Node bytes: key (u64), level (i16), then per level a u32 count and that level's slot capacity
+ * of u32 slots (connectivity_base at level 0, connectivity above), unaligned.
+ */
+template <typename output_at> serialization_result_t write_graph_by_row(builder_t const& bl, output_at& out) {
+    serialization_result_t result;
+    graph_t const& g = *bl.graph;
+    std::size_t size = g.size();
+    // index_gt has no accessor for its entry slot: take its own header, the first thing it writes.
+    index_serialized_header_t header;
+    bool got = false;
+    serialization_result_t stopped = g.save_to_stream([&](void const* data, std::size_t length) {
+        if (!got && length == sizeof(header))
+            std::memcpy(&header, data, sizeof(header)), got = true;
+        return false;
+    });
+    stopped.error.release(); // the stop we asked for (usearch raises an error left unreleased)
+    if (!got || std::size_t(header.size) != size)
+        return result.failed("cannot read the graph's header");
+    if (size)
+        header.entry_slot = bl.slot_row[std::size_t(header.entry_slot)];
+    if (!out(&header, sizeof(header)))
+        return result.failed("write failed");
+    std::vector<std::uint32_t> row_slot(size);
+    for (std::size_t s = 0; s != size; ++s)
+        row_slot[bl.slot_row[s]] = std::uint32_t(s);
+    auto level_of = [&](std::size_t slot) {
+        std::int16_t level;
+        std::memcpy(&level, g.at(static_cast<slot_t>(slot)).key.ptr() + sizeof(key_t), sizeof(level));
+        return level;
+    };
+    for (std::size_t r = 0; r != size; ++r) {
+        std::int16_t level = level_of(row_slot[r]);
+        if (!out(&level, sizeof(level)))
+            return result.failed("write failed");
+    }
+    std::size_t head = sizeof(key_t) + sizeof(std::int16_t);
+    std::size_t base_bytes = g.neighbors_base_bytes(), upper_bytes = g.neighbors_bytes();
+    std::vector<byte_t> node;
+    for (std::size_t r = 0; r != size; ++r) {
+        std::size_t levels = std::size_t(level_of(row_slot[r]));
+        std::size_t length = head + base_bytes + levels * upper_bytes;
+        byte_t const* bytes = g.at(static_cast<slot_t>(row_slot[r])).key.ptr();
+        node.assign(bytes, bytes + length);
+        for (std::size_t l = 0; l <= levels; ++l) {
+            byte_t* list = node.data() + head + (l ? base_bytes + (l - 1) * upper_bytes : 0);
+            std::uint32_t count;
+            std::memcpy(&count, list, sizeof(count));
+            for (std::uint32_t i = 0; i != count; ++i) {
+                std::uint32_t slot;
+                std::memcpy(&slot, list + 4 + 4 * std::size_t(i), 4);
+                slot = bl.slot_row[slot];
+                std::memcpy(list + 4 + 4 * std::size_t(i), &slot, 4);
+            }
+        }
+        if (!out(node.data(), length))
+            return result.failed("write failed");
+    }
+    return result;
+}
+
+/**
  * Writes the graph in `index_dense_gt::save`'s layout through `out(data, length) → bool`: u32 rows,
  * u32 bytes per vector | the vectors in slot order | the 64-byte head (magic, usearch version,
  * metric, f32, u64 keys, u32 slots, counts, dimensions) | `index_gt::save_to_stream`.
@@ -1639,8 +1788,10 @@ template <typename output_at> serialization_result_t write_dense(builder_t const
     std::uint32_t dims[2] = {static_cast<std::uint32_t>(size), static_cast<std::uint32_t>(bl.dim * sizeof(float))};
     if (!out(dims, sizeof(dims)))
         return result.failed("write failed");
+    // Renumbered so that slot = row (see write_graph_by_row); the vectors go in that order too.
+    bool by_row = bl.slots_are_rows_permuted();
     for (std::size_t s = 0; s != size; ++s)
-        if (!out(bl.row_of_slot(s), bl.dim * sizeof(float)))
+        if (!out(by_row ? bl.rows + s * bl.dim : bl.row_of_slot(s), bl.dim * sizeof(float)))
             return result.failed("write failed");
     index_dense_head_buffer_t buffer;
     std::memset(buffer, 0, sizeof(buffer));
@@ -1660,6 +1811,8 @@ template <typename output_at> serialization_result_t write_dense(builder_t const
     head.multi = false;
     if (!out(&buffer, sizeof(buffer)))
         return result.failed("write failed");
+    if (by_row)
+        return write_graph_by_row(bl, out);
     return bl.graph->save_to_stream(std::forward<output_at>(out));
 }
 

@@ -44,6 +44,8 @@ export interface NativeIndexInfo {
   readonly dim: number;
   /** Bytes of the usearch payload (what `save` writes), without Strata's trailer. */
   readonly payloadLength: number;
+  /** Slot s holds row s (the addon's own builds write that order): filters are tested directly. */
+  readonly slotsAreRows: boolean;
 }
 
 export interface HnswNative {
@@ -184,8 +186,8 @@ function wrap(raw: RawAddon): HnswNative {
     openBytes: (bytes) => raw.openBytes(bytes) as unknown as NativeHnswHandle,
     close: (handle) => raw.close(h(handle)),
     info: (handle) => {
-      const [rows = 0, dim = 0, , payloadLength = 0] = raw.info(h(handle));
-      return { rows, dim, payloadLength };
+      const [rows = 0, dim = 0, , payloadLength = 0, slotsAreRows = 0] = raw.info(h(handle));
+      return { rows, dim, payloadLength, slotsAreRows: slotsAreRows === 1 };
     },
     save: (handle, path) => raw.save(h(handle), path),
     search: (handle, queries, nq, wanted, ef, threads, filter, mode, out) =>
