@@ -144,7 +144,10 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
       const h = lib.open(path, "view");
       try {
         assert.equal(lib.info(h).rows, N);
-        assert.ok(lib.info(h).slotsAreRows, "the addon writes its builds renumbered so that slot s holds row s");
+        assert.ok(
+          lib.info(h).slotsAreRows,
+          "the addon writes its builds renumbered so that slot s holds row s",
+        );
         const viaBinding = bindingTopK(viewed, d.queries, NQ, K);
         const viaAddon = addonTopK(lib, h, d.queries, NQ, K, EF);
         const agree = overlap(viaBinding, viaAddon.keys, NQ, K);
