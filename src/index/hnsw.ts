@@ -8,6 +8,7 @@ import usearch, {
 import { StrataError } from "../common/errors.ts";
 import { DataType } from "../common/types.ts";
 import { searchExact } from "./exact.ts";
+import { calibrateTwoHop, type TwoHopWidths, twoHopWidthAt } from "./hnsw-calibrate.ts";
 import {
   type HnswNative,
   loadHnswNative,
@@ -48,8 +49,10 @@ import {
  *   filters, 5× at 10 %, 50× at 1 %.
  * - the two-hop walk (s ≥ 5 %): a failing neighbour is not scored, its passing neighbours are, so
  *   the walk moves over passing rows only and scores ~(1.2 + 2.4s) × an unfiltered walk whatever s
- *   is. It needs a wider walk for the same recall (ef × 0.15/s, at most ×4, ≥ 5k), and below ~5 % the
- *   passing rows stop being connected through two hops (recall 0.56 at 2 % on clustered data).
+ *   is. How wide it must walk for usearch's recall depends on the graph (0.5× to 2.5× at 10 %), so
+ *   graphs the addon builds are measured at build time (hnsw-calibrate.ts); others get ef × 0.15/s
+ *   (at most ×4, ≥ 5k). Below ~5 % the passing rows stop being connected through two hops (recall
+ *   0.56 at 2 % on clustered data).
  * - an exact scan of the passing rows, natively over the index's own vectors (or the raw vectors if
  *   given): passing × a streamed distance (~0.3 of a walk's random one) plus a pass over the filter.
  *
@@ -120,6 +123,11 @@ export interface HnswOpenOptions {
    * STRATA_NO_NATIVE_FILTER=1; false keeps the binding for both.
    */
   readonly nativeFilter?: boolean;
+  /**
+   * The two-hop walk's width factors measured on this graph when it was built (hnsw-calibrate.ts;
+   * index files carry them). Without them the walk widens by a fixed rule.
+   */
+  readonly twoHopWidths?: TwoHopWidths | undefined;
 }
 
 const DEFAULT_EF = 64;
@@ -274,6 +282,8 @@ export class HnswIndex implements VectorIndex {
   private readonly searchThreads: number;
   /** See HnswOpenOptions.filterExactFactor. */
   readonly exactScanFactor: number;
+  /** See HnswOpenOptions.twoHopWidths; what an index file written from this index records. */
+  readonly twoHopWidths: TwoHopWidths | undefined;
   private readonly binary: boolean;
   /** File bytes when the index is memory-mapped, else undefined (estimated). */
   private readonly mappedBytes: number | undefined;
@@ -295,6 +305,7 @@ export class HnswIndex implements VectorIndex {
     this.binary = isBinaryMetric(spec.metric);
     this.searchThreads = opts.searchThreads ?? 1;
     this.exactScanFactor = opts.filterExactFactor ?? 1;
+    this.twoHopWidths = opts.twoHopWidths;
     this.mappedBytes = mappedBytes;
     if (opts.vectors !== undefined) {
       const rows = rowsOf(opts.vectors, spec.dim, this.binary, "raw vectors");
@@ -388,6 +399,7 @@ export class HnswIndex implements VectorIndex {
       const b = builder;
       addInChunks(n, (r0, rows) => lib.buildAdd(b, vectors.subarray(r0 * dim, (r0 + rows) * dim), r0, rows));
       handle = lib.buildFinish(builder);
+      builder = undefined;
     } catch (e) {
       if (builder !== undefined) lib.buildFree(builder);
       // Input was checked above, so what is left is the addon failing (memory).
@@ -397,7 +409,14 @@ export class HnswIndex implements VectorIndex {
         { cause: e },
       );
     }
-    return new HnswIndex(spec, cfg, { addon: { lib, handle } }, n, opts, undefined);
+    let twoHopWidths: TwoHopWidths | undefined;
+    try {
+      twoHopWidths = calibrateTwoHop(lib, handle, vectors, n, dim, threads);
+    } catch {
+      // Only an optimisation of filtered search: the graph is sound, the plan's fixed rule stands in.
+      twoHopWidths = undefined;
+    }
+    return new HnswIndex(spec, cfg, { addon: { lib, handle } }, n, { ...opts, twoHopWidths }, undefined);
   }
 
   /**
@@ -568,14 +587,20 @@ export class HnswIndex implements VectorIndex {
     // (1.25× unfiltered at s = 0.5, 5.3× at 0.1, 52× at 0.01 measured).
     let best: NativePlan = { mode: NativeMode.Walk, ef };
     let cost = Math.min(n, unfiltered(ef) * (0.5 + 0.5 / s)) * WALK_UNIT;
-    if (s >= TWO_HOP_MIN) {
-      // It needs a wider walk than usearch's for the same recall, the more so the fewer rows pass,
-      // the smaller ef and the weaker the graph. Measured at 10 % passing: 20k × 48, efConstruction
-      // 64: 0.93–0.95 at ef 32, 0.97–0.99 at 50 (usearch's walk: 0.99 at 32); 50k × 128, efC 200:
-      // 0.96 at 32, 0.98 at 48 (usearch's walk: 0.98 at 16); 200k × 128: 0.99 at 32, 0.997 at 48.
-      // So ef × 0.15/s (at most ×4), and at least 5k. It scores more as more neighbours pass
-      // (1.44× unfiltered at s = 0.1, 2.4× at 0.5, same ef).
-      const ef2 = Math.max(Math.ceil(ef * Math.min(4, Math.max(1, 0.15 / s))), 5 * k);
+    // A graph measured at build time says how wide it needs the walk (hnsw-calibrate.ts), and
+    // Infinity where no width gave usearch's recall.
+    const measured = this.twoHopWidths && twoHopWidthAt(this.twoHopWidths, s);
+    if (s >= TWO_HOP_MIN && measured !== Number.POSITIVE_INFINITY) {
+      // Unmeasured graphs: it needs a wider walk than usearch's for the same recall, the more so
+      // the fewer rows pass, the smaller ef and the weaker the graph. Measured at 10 % passing:
+      // 20k × 48, efConstruction 64: 0.93–0.95 at ef 32, 0.97–0.99 at 50 (usearch's walk: 0.99 at
+      // 32); 50k × 128, efC 200: 0.96 at 32, 0.98 at 48 (usearch's walk: 0.98 at 16); 200k × 128:
+      // 0.99 at 32, 0.997 at 48. So ef × 0.15/s (at most ×4), and at least 5k. It scores more as
+      // more neighbours pass (1.44× unfiltered at s = 0.1, 2.4× at 0.5, same ef).
+      const ef2 =
+        measured !== undefined
+          ? Math.max(Math.ceil(ef * measured), 2 * k)
+          : Math.max(Math.ceil(ef * Math.min(4, Math.max(1, 0.15 / s))), 5 * k);
       const c2 = Math.min(n, unfiltered(ef2) * (1.2 + 2.4 * s)) * TWO_HOP_UNIT;
       if (c2 < cost) {
         best = { mode: NativeMode.TwoHop, ef: ef2 };

@@ -15,6 +15,7 @@ import { dirname, join } from "node:path";
 import { crc32 } from "node:zlib";
 import { StrataError } from "../common/errors.ts";
 import { HnswIndex, type HnswOpenOptions, hnswConfig } from "./hnsw.ts";
+import { parseTwoHopWidths, storedTwoHopWidths, type TwoHopWidths } from "./hnsw-calibrate.ts";
 import { IvfIndex } from "./ivf.ts";
 import { isMetricType, type MetricType } from "./metric.ts";
 import {
@@ -39,7 +40,8 @@ import {
  *   0  "STRATAIX"            8  u16 format version      10 u8 index type     11 u8 metric
  *   12 u32 dim (bits for binary)                        16 u64 rows
  *   24 u64 payload length    32 u32 CRC32 of the payload 36 u32 params length P
- *   40 params, UTF-8 JSON of the resolved build parameters (P bytes)
+ *   40 params, UTF-8 JSON of the resolved build parameters (P bytes); from version 2 it may also
+ *      hold "$props": what was measured on the built index (IndexProps), not a build parameter
  *   40+P u32 trailer length (= 56 + P)   44+P u32 CRC32 of trailer bytes [0, 44+P)   48+P "STRATAIX"
  *
  * Reading checks, in order: the closing magic and trailer length (a truncated file loses them),
@@ -51,7 +53,9 @@ import {
  */
 
 const MAGIC = Buffer.from("STRATAIX", "latin1");
-export const INDEX_FORMAT_VERSION = 1;
+/** Written; version 1 files (no "$props") are still read. */
+export const INDEX_FORMAT_VERSION = 2;
+const PROPS_KEY = "$props";
 const FIXED = 40;
 const TAIL = 16;
 const CHUNK = 8 << 20;
@@ -59,9 +63,16 @@ const CHUNK = 8 << 20;
 const TYPE_CODES: Record<VectorIndexType, number> = { HNSW: 1, HNSW_SQ: 2, IVF_FLAT: 3, IVF_SQ8: 4 };
 const METRIC_CODES: Record<MetricType, number> = { L2: 1, IP: 2, COSINE: 3, HAMMING: 4, JACCARD: 5 };
 
+/** What was measured on a built index, kept with it (version 2 trailers). */
+export interface IndexProps {
+  /** HNSW graphs the addon built: the two-hop walk's width factors (hnsw-calibrate.ts). */
+  readonly twoHopWidths?: TwoHopWidths;
+}
+
 /** What an index file describes about itself. */
 export interface IndexFileInfo {
   readonly spec: IndexSpec;
+  readonly props: IndexProps;
   readonly count: number;
   readonly payloadLength: number;
   readonly payloadCrc: number;
@@ -82,8 +93,13 @@ export function encodeTrailer(
   count: number,
   payloadLength: number,
   payloadCrc: number,
+  props: IndexProps = {},
 ): Uint8Array {
-  const params = Buffer.from(JSON.stringify(spec.params), "utf8");
+  const stored: Record<string, unknown> = { ...spec.params };
+  if (props.twoHopWidths !== undefined) {
+    stored[PROPS_KEY] = { twoHopWidths: storedTwoHopWidths(props.twoHopWidths) };
+  }
+  const params = Buffer.from(JSON.stringify(stored), "utf8");
   const P = params.length;
   const out = Buffer.alloc(FIXED + P + TAIL);
   MAGIC.copy(out, 0);
@@ -120,10 +136,10 @@ function parseTrailer(t: Buffer, fileLength: number, what: string): IndexFileInf
   }
   if (!t.subarray(0, 8).equals(MAGIC)) throw corrupted(what, "bad trailer magic");
   const version = t.readUInt16LE(8);
-  if (version !== INDEX_FORMAT_VERSION) {
+  if (version < 1 || version > INDEX_FORMAT_VERSION) {
     throw new StrataError(
       "Unimplemented",
-      `index file ${what}: format version ${version}; this build reads ${INDEX_FORMAT_VERSION}`,
+      `index file ${what}: format version ${version}; this build reads 1 to ${INDEX_FORMAT_VERSION}`,
     );
   }
   const typeCode = t.readUInt8(10);
@@ -150,13 +166,26 @@ function parseTrailer(t: Buffer, fileLength: number, what: string): IndexFileInf
   if (payloadLength + t.length !== fileLength) {
     throw corrupted(what, `length ${fileLength} is not payload ${payloadLength} + trailer ${t.length}`);
   }
-  const spec: IndexSpec = { type, metric, dim, params: params as Record<string, number | string> };
+  const { [PROPS_KEY]: rawProps, ...buildParams } = params as Record<string, unknown>;
+  const props = readProps(rawProps, version, what);
+  const spec: IndexSpec = { type, metric, dim, params: buildParams as Record<string, number | string> };
   try {
     checkSpec(spec);
   } catch (e) {
     throw corrupted(what, e instanceof Error ? e.message : String(e));
   }
-  return { spec, count, payloadLength, payloadCrc, fileLength };
+  return { spec, props, count, payloadLength, payloadCrc, fileLength };
+}
+
+function readProps(raw: unknown, version: number, what: string): IndexProps {
+  if (raw === undefined) return {};
+  if (version < 2 || typeof raw !== "object" || raw === null || Array.isArray(raw))
+    throw corrupted(what, `bad ${PROPS_KEY}`);
+  const widths = (raw as { twoHopWidths?: unknown }).twoHopWidths;
+  if (widths === undefined) return {};
+  const twoHopWidths = parseTwoHopWidths(widths);
+  if (twoHopWidths === undefined) throw corrupted(what, "bad twoHopWidths");
+  return { twoHopWidths };
 }
 
 /** Checks a whole index file held in memory; returns its description. Throws Corrupted. */
@@ -239,6 +268,12 @@ function specOf(index: PersistableIndex): IndexSpec {
   return index.spec();
 }
 
+function propsOf(index: PersistableIndex): IndexProps {
+  return index instanceof HnswIndex && index.twoHopWidths !== undefined
+    ? { twoHopWidths: index.twoHopWidths }
+    : {};
+}
+
 function fileCrc(fd: number, length: number): number {
   const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, length)));
   let crc = 0;
@@ -284,7 +319,7 @@ export function writeIndexFileSync(path: string, index: PersistableIndex): Index
       fd = openSync(tmp, "w");
       writeAll(fd, payload, 0);
     }
-    const trailer = encodeTrailer(spec, index.count, payloadLength, payloadCrc);
+    const trailer = encodeTrailer(spec, index.count, payloadLength, payloadCrc, propsOf(index));
     try {
       writeAll(fd, trailer, payloadLength);
       fsyncSync(fd);
@@ -295,6 +330,7 @@ export function writeIndexFileSync(path: string, index: PersistableIndex): Index
     syncDir(dirname(path));
     return {
       spec,
+      props: propsOf(index),
       count: index.count,
       payloadLength,
       payloadCrc,
@@ -382,9 +418,10 @@ function fromVerified(
     } catch (e) {
       throw corrupted(path ?? "(bytes)", e instanceof Error ? e.message : String(e));
     }
+    const hnsw: HnswOpenOptions = { ...opts.hnsw, twoHopWidths: info.props.twoHopWidths };
     if (path !== undefined)
-      return HnswIndex.open(path, spec, cfg, count, opts.mode ?? "view", info.fileLength, opts.hnsw);
-    const inMemory = HnswIndex.openBytes(payload(), spec, cfg, count, opts.hnsw);
+      return HnswIndex.open(path, spec, cfg, count, opts.mode ?? "view", info.fileLength, hnsw);
+    const inMemory = HnswIndex.openBytes(payload(), spec, cfg, count, hnsw);
     if (inMemory !== undefined) return inMemory;
     return withTempDir(opts, (dir) => {
       const p = join(dir, "index.usearch");
@@ -394,7 +431,7 @@ function fromVerified(
       } finally {
         closeSync(fd);
       }
-      return HnswIndex.open(p, spec, cfg, count, "load", info.fileLength, opts.hnsw);
+      return HnswIndex.open(p, spec, cfg, count, "load", info.fileLength, hnsw);
     });
   }
   return IvfIndex.fromPayload(spec, count, payload());

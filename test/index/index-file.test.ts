@@ -6,6 +6,7 @@ import { crc32 } from "node:zlib";
 import { HnswIndex } from "../../src/index/hnsw.ts";
 import {
   encodeTrailer,
+  INDEX_FORMAT_VERSION,
   indexToBytes,
   loadIndexBytes,
   openIndexFile,
@@ -18,6 +19,13 @@ import type { IndexSpec, VectorIndex } from "../../src/index/vector-index.ts";
 import { tempDir } from "../helpers/env.ts";
 import { clustered, clusteredBits, randomFilter } from "./ann-data.ts";
 import { rng } from "./data.ts";
+
+/** `bytes`' payload with `trailer` (its CRC recomputed) in place of its own. */
+function withTrailer(bytes: Uint8Array, payloadLength: number, trailer: Buffer): Buffer {
+  const p = trailer.length - 16;
+  trailer.writeUInt32LE(crc32(trailer.subarray(0, p + 4)) >>> 0, p + 4);
+  return Buffer.concat([Buffer.from(bytes.subarray(0, payloadLength)), trailer]);
+}
 
 const SEED = 31;
 const d = clustered(3000, 16, 20, SEED, 100);
@@ -213,14 +221,68 @@ describe(`index files (seed ${SEED})`, () => {
     );
     const info = verifyIndexBytes(bytes);
     const trailer = Buffer.from(encodeTrailer(info.spec, info.count, info.payloadLength, info.payloadCrc));
-    trailer.writeUInt16LE(2, 8);
-    const p = trailer.length - 16;
-    trailer.writeUInt32LE(crc32(trailer.subarray(0, p + 4)) >>> 0, p + 4);
-    const newer = Buffer.concat([Buffer.from(bytes.subarray(0, info.payloadLength)), trailer]);
+    trailer.writeUInt16LE(INDEX_FORMAT_VERSION + 1, 8);
+    const newer = withTrailer(bytes, info.payloadLength, trailer);
     assert.throws(
       () => verifyIndexBytes(newer),
       (e: unknown) => (e as { code?: string }).code === "Unimplemented",
     );
+  });
+
+  it("measured properties round trip (Infinity and unmeasured levels too); version 1 files still read", () => {
+    const spec: IndexSpec = { type: "HNSW", metric: "L2", dim: 16, params: { M: 8, efConstruction: 40 } };
+    const built = HnswIndex.build(spec, d.base);
+    const bytes = indexToBytes(built);
+    built.close();
+    const info = verifyIndexBytes(bytes);
+    const widths = [Number.POSITIVE_INFINITY, 0.75];
+    for (const twoHopWidths of [widths, [Number.NaN, 2]]) {
+      const t = encodeTrailer(info.spec, info.count, info.payloadLength, info.payloadCrc, { twoHopWidths });
+      const back = verifyIndexBytes(withTrailer(bytes, info.payloadLength, Buffer.from(t)));
+      assert.deepEqual(back.props.twoHopWidths, twoHopWidths);
+      assert.deepEqual(back.spec, info.spec, "the properties are not build parameters");
+      const opened = loadIndexBytes(withTrailer(bytes, info.payloadLength, Buffer.from(t)));
+      if (opened instanceof HnswIndex && opened.nativeFilter)
+        assert.deepEqual(opened.twoHopWidths, twoHopWidths, "an opened index gets them");
+      opened.close();
+    }
+    // Version 1: the same layout without properties.
+    const v1 = Buffer.from(encodeTrailer(info.spec, info.count, info.payloadLength, info.payloadCrc));
+    v1.writeUInt16LE(1, 8);
+    assert.deepEqual(verifyIndexBytes(withTrailer(bytes, info.payloadLength, v1)).props, {});
+    // Properties a version 1 writer could not have written, or malformed ones, are Corrupted.
+    const bad = (props: string, version = INDEX_FORMAT_VERSION): Buffer => {
+      const json = Buffer.from(JSON.stringify({ ...info.spec.params, $props: JSON.parse(props) }));
+      const t = Buffer.from(
+        encodeTrailer({ ...info.spec, params: {} }, info.count, info.payloadLength, info.payloadCrc),
+      );
+      const P = json.length;
+      const out = Buffer.alloc(40 + P + 16);
+      t.copy(out, 0, 0, 36);
+      out.writeUInt16LE(version, 8);
+      out.writeUInt32LE(P, 36);
+      json.copy(out, 40);
+      out.writeUInt32LE(out.length, 40 + P);
+      t.copy(out, 40 + P + 8, t.length - 8);
+      return withTrailer(bytes, info.payloadLength, out);
+    };
+    assert.ok(
+      verifyIndexBytes(bad('{"twoHopWidths":[0,1]}')).props.twoHopWidths,
+      "the hand-made trailer is valid",
+    );
+    for (const [props, version] of [
+      ['{"twoHopWidths":[0,1]}', 1],
+      ['{"twoHopWidths":[1]}', INDEX_FORMAT_VERSION],
+      ['{"twoHopWidths":[0.1,1]}', INDEX_FORMAT_VERSION],
+      ['{"twoHopWidths":["1",1]}', INDEX_FORMAT_VERSION],
+      ["[1]", INDEX_FORMAT_VERSION],
+    ] as const) {
+      assert.throws(
+        () => verifyIndexBytes(bad(props, version)),
+        (e: unknown) => (e as { code?: string }).code === "Corrupted",
+        `${props} in version ${version}`,
+      );
+    }
   });
 
   it("a missing file is KeyNotFound; a non-index file is Corrupted", async () => {
