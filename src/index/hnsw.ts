@@ -522,13 +522,15 @@ export class HnswIndex implements VectorIndex {
     k: number,
     params: SearchParams = {},
     filter?: Uint8Array,
+    filterPassing?: number,
   ): SearchResult {
     const engine = this.live();
     const topk = checkSearchArgs(this, queries, nq, k, filter);
     const ef = intParam(params, "ef", 1, 32768, Math.max(DEFAULT_EF, topk), this.type);
     const n = this.count;
     if (n === 0) return emptyResult(nq, topk);
-    if ("addon" in engine) return this.searchAddon(engine.addon, queries, nq, topk, ef, filter);
+    if ("addon" in engine)
+      return this.searchAddon(engine.addon, queries, nq, topk, ef, filter, filterPassing);
     const native = engine.binding;
     const base = Math.min(n, Math.max(ef, topk));
     const q = this.binary
@@ -645,9 +647,10 @@ export class HnswIndex implements VectorIndex {
     topk: number,
     ef: number,
     filter: Uint8Array | undefined,
+    filterPassing: number | undefined,
   ): SearchResult {
     const n = this.count;
-    const passing = filter === undefined ? n : addon.lib.countPassing(filter);
+    const passing = filter === undefined ? n : (filterPassing ?? addon.lib.countPassing(filter));
     if (passing === 0) return emptyResult(nq, topk);
     const f = passing === n ? undefined : filter;
     const plan: NativePlan =

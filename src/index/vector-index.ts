@@ -54,7 +54,9 @@ export interface VectorIndex {
    * first in the metric's direction, ties to the lower offset, padded with offset -1 / score NaN.
    * With `filter` (one byte per row, non-zero = the row may be returned) only passing rows are
    * returned, and the index widens its search so that a selective filter still finds k rows.
-   * Throws ParameterInvalid, having done nothing, on a bad request; Closed after close().
+   * `filterPassing`, when the caller knows it, is how many rows `filter` passes (it must be exact:
+   * the plan trusts it instead of counting). Throws ParameterInvalid, having done nothing, on a
+   * bad request; Closed after close().
    */
   search(
     queries: IndexQueries,
@@ -62,6 +64,7 @@ export interface VectorIndex {
     k: number,
     params?: SearchParams,
     filter?: Uint8Array,
+    filterPassing?: number,
   ): SearchResult;
   /**
    * Whether an exact scan of `passing` rows (those a filter lets through) costs less than this

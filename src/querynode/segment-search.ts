@@ -35,7 +35,7 @@ export async function searchSegment(
           x.index.search(qs, req.nq, req.topk, params));
       }
       if (allow !== undefined && !x.index.prefersExactScan(passing, req.topk, params)) {
-        return x.index.search(qs, req.nq, req.topk, params, allow);
+        return x.index.search(qs, req.nq, req.topk, params, allow, passing);
       }
     } catch (e) {
       // Released while this request was planned: answer from the raw vectors instead.

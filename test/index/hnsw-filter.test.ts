@@ -380,6 +380,19 @@ describe(`filtered HNSW on clustered ${N} × ${DIM}, seed ${SEED}`, () => {
       idx.close();
     });
 
+    it("a caller's count of the passing rows plans as the index's own count does", async () => {
+      const idx = (await openIndexFile(files.get("L2")!)) as HnswIndex;
+      for (const p of PASS) {
+        const f = filters.get(p)!;
+        const passing = f.reduce((a, b) => a + b, 0);
+        const counted = idx.search(d.queries, NQ, K, { ef: EF }, f);
+        const told = idx.search(d.queries, NQ, K, { ef: EF }, f, passing);
+        assert.deepEqual([...told.offsets], [...counted.offsets], `${p}`);
+        assert.deepEqual([...told.scores], [...counted.scores], `${p}`);
+      }
+      idx.close();
+    });
+
     it("prefersExactScan: selective filters prefer the scan, light ones the walk, monotonically", async () => {
       const idx = await open("L2", true);
       assert.equal(idx.prefersExactScan(0, K, { ef: EF }), true);
