@@ -107,8 +107,16 @@ export function calibrateTwoHop(
   for (const s of TWO_HOP_LEVELS) {
     const allow = new Uint8Array(n);
     let passing = 0;
-    for (let i = 0; i < n; i++) if (random() < s) (allow[i] = 1), passing++;
-    for (const r of rows) (passing -= allow[r]!), (allow[r] = 0);
+    for (let i = 0; i < n; i++) {
+      if (random() < s) {
+        allow[i] = 1;
+        passing++;
+      }
+    }
+    for (const r of rows) {
+      passing -= allow[r]!;
+      allow[r] = 0;
+    }
     if (passing < MIN_PASSING) {
       widths.push(Number.NaN);
       continue;

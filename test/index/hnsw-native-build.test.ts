@@ -319,6 +319,157 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
     }
   });
 
+  it("the f16 build kernels round to nearest and agree with f64 references within their bounds at every level", () => {
+    // halfKernels: per level, [name, l2sq, dot, q as f16, b as f16] (see the addon). Tolerances:
+    // the kernels' f32 sums within γ = (n/8 + 3)·2⁻²⁴ of the f64 sum over the rounded values
+    // (relative to Σ|terms|), and against the unrounded rows the bounds the builder relies on:
+    // |√l2sq₁₆ − √l2sq| ≤ ε_q + ε_b and |dot₁₆ − dot| ≤ |q|ε_b + |b|ε_q + ε_qε_b, ε = |x − f16(x)|.
+    const raw: unknown = createRequire(import.meta.url)(HNSW_NATIVE_PATH);
+    type Level = [string, number, number, number[], number[]];
+    const run = (raw as { halfKernels: (q: Float32Array, b: Float32Array) => Level[] }).halfKernels;
+    const r = rng(SEED + 1);
+    const lengths = [
+      ...Array.from({ length: 130 }, (_, i) => i),
+      ...Array.from({ length: 40 }, () => Math.floor(r() * 1025)),
+    ];
+    let levels = 0;
+    for (const n of lengths) {
+      // Scales from deep in f16's subnormals (1e-6) to near its largest value (5·10⁴).
+      const scale = 10 ** (-6 + r() * 10);
+      const q = gaussians(r, n).map((x) => Math.max(-6e4, Math.min(6e4, x * scale)));
+      const b = gaussians(r, n).map((x) => Math.max(-6e4, Math.min(6e4, x * scale)));
+      const out = run(q, b);
+      levels = out.length;
+      const [, , , q0, b0] = out[0]!;
+      for (const [name, l2, dot, qh, bh] of out) {
+        const what = `${name} n ${n} scale ${scale} (seed ${SEED + 1})`;
+        assert.deepEqual(qh, q0, `${what}: every level rounds alike`);
+        assert.deepEqual(bh, b0, `${what}: every level rounds alike`);
+        let l2Ref = 0;
+        let dotRef = 0;
+        let dotAbs = 0;
+        let l2Exact = 0;
+        let dotExact = 0;
+        let eq = 0;
+        let eb = 0;
+        let qq = 0;
+        let bb = 0;
+        for (let i = 0; i < n; i++) {
+          const [x, y, hx, hy] = [q[i]!, b[i]!, qh[i]!, bh[i]!];
+          for (const [v, h] of [
+            [x, hx],
+            [y, hy],
+          ] as const) {
+            assert.ok(Math.abs(v - h) <= Math.max(2 ** -11 * Math.abs(v), 2 ** -25), `${what}: ${v} → ${h}`);
+          }
+          l2Ref += (hx - hy) ** 2;
+          dotRef += hx * hy;
+          dotAbs += Math.abs(hx * hy);
+          l2Exact += (x - y) ** 2;
+          dotExact += x * y;
+          eq += (x - hx) ** 2;
+          eb += (y - hy) ** 2;
+          qq += x * x;
+          bb += y * y;
+        }
+        const gamma = (n / 8 + 3) * 2 ** -24;
+        assert.ok(Math.abs(l2 - l2Ref) <= gamma * l2Ref, `${what}: l2sq ${l2} vs ${l2Ref}`);
+        assert.ok(Math.abs(dot - dotRef) <= gamma * dotAbs, `${what}: dot ${dot} vs ${dotRef}`);
+        [eq, eb, qq, bb] = [Math.sqrt(eq), Math.sqrt(eb), Math.sqrt(qq), Math.sqrt(bb)];
+        const slack = 1 + 2 * gamma;
+        assert.ok(
+          Math.abs(Math.sqrt(l2) - Math.sqrt(l2Exact)) <= (eq + eb) * slack + Math.sqrt(gamma * l2Ref),
+          `${what}: l2sq ${l2} vs unrounded ${l2Exact}`,
+        );
+        assert.ok(
+          Math.abs(dot - dotExact) <= (qq * eb + bb * eq + eq * eb) * slack + gamma * dotAbs,
+          `${what}: dot ${dot} vs unrounded ${dotExact}`,
+        );
+      }
+    }
+    assert.ok(levels >= 1);
+    // f16's edges: the largest finite value, the first that rounds to infinity, ties to even, underflow.
+    const edge = Float32Array.of(
+      65504,
+      65519.99,
+      65520,
+      -7e4,
+      2 ** -25,
+      3 * 2 ** -26,
+      1e-8,
+      2 ** -14,
+      1 + 2 ** -11,
+      1 + 3 * 2 ** -11,
+    );
+    const want = [65504, 65504, Infinity, -Infinity, 0, 2 ** -24, 0, 2 ** -14, 1, 1 + 2 ** -9];
+    for (const [name, , , qh] of run(edge, new Float32Array(edge.length))) assert.deepEqual(qh, want, name);
+  });
+
+  it("builds on f16 distances, recomputing few, and reaches recall for every metric", () => {
+    const raw = createRequire(import.meta.url)(HNSW_NATIVE_PATH) as { buildStats: (b: unknown) => unknown[] };
+    for (const metric of METRICS) {
+      const b = lib.buildBegin(DIM, KIND[metric], BUILD.M, BUILD.efConstruction, N, 2);
+      lib.buildAdd(b, d.base.subarray(0, 1024 * DIM), 0, 1024);
+      lib.buildAdd(b, d.base.subarray(1024 * DIM), 1024, N - 1024);
+      const [half, distances, recomputed, why] = raw.buildStats(b) as [number, number, number, string];
+      assert.equal(half, 1, `${metric}: f16 distances stay on (${why})`);
+      assert.ok(distances > N * 100, `${metric}: ${distances} distances scored on f16`);
+      assert.ok(recomputed < distances * 0.05, `${metric}: ${recomputed} of ${distances} recomputed in f32`);
+      const h = lib.buildFinish(b);
+      try {
+        const got = addonTopK(lib, h, d.queries, NQ, K, EF);
+        const truth = exactTopK(d.base, DIM, d.queries, NQ, metric, K);
+        const recall = recallAtK(
+          asResult(got.keys, NQ, K),
+          truth,
+          metric,
+          floatScorer(d.base, d.queries, DIM, metric),
+        );
+        assert.ok(recall >= 0.95, `${metric}: recall ${recall} of an f16-shaped graph (seed ${SEED})`);
+      } finally {
+        lib.close(h);
+      }
+    }
+  });
+
+  it("rows f16 cannot hold well build on f32 distances instead, and still reach recall", () => {
+    const raw = createRequire(import.meta.url)(HNSW_NATIVE_PATH) as { buildStats: (b: unknown) => unknown[] };
+    const n = 6000;
+    const cases = [
+      // Beyond 65504 (rows of N(0, 1)·10⁵): the call holding them switches before adding.
+      { what: "beyond f16's range", metric: "L2", map: (x: number) => x * 1e5, half: 0, why: /range/ },
+      // Deep in f16's subnormals: underflow leaves too few bits, so the pairs get recomputed.
+      { what: "tiny", metric: "COSINE", map: (x: number) => x * 1e-7, half: 0, why: /error bound/ },
+      { what: "tiny", metric: "L2", map: (x: number) => x * 1e-7, half: 0, why: /error bound/ },
+      // Far from the origin for their spread: l2sq centres the rows first, so f16 stays on.
+      { what: "offset by 1000", metric: "L2", map: (x: number) => x + 1000, half: 1, why: /^$/ },
+    ] as const;
+    for (const c of cases) {
+      const base = d.base.slice(0, n * DIM).map(c.map);
+      const queries = d.queries.map(c.map);
+      const b = lib.buildBegin(DIM, KIND[c.metric], BUILD.M, BUILD.efConstruction, n, 2);
+      lib.buildAdd(b, base.subarray(0, 1024 * DIM), 0, 1024);
+      lib.buildAdd(b, base.subarray(1024 * DIM), 1024, n - 1024);
+      const [half, , , why] = raw.buildStats(b) as [number, number, number, string];
+      assert.equal(half, c.half, `${c.what} ${c.metric}: f16 ${half ? "on" : "off"} (${why})`);
+      assert.match(why, c.why);
+      const h = lib.buildFinish(b);
+      try {
+        const got = addonTopK(lib, h, queries, NQ, K, EF);
+        const truth = exactTopK(base, DIM, queries, NQ, c.metric, K);
+        const recall = recallAtK(
+          asResult(got.keys, NQ, K),
+          truth,
+          c.metric,
+          floatScorer(base, queries, DIM, c.metric),
+        );
+        assert.ok(recall >= 0.95, `${c.what} ${c.metric}: recall ${recall} (seed ${SEED})`);
+      } finally {
+        lib.close(h);
+      }
+    }
+  });
+
   it("HnswIndex.build refuses non-finite rows before building, with or without the addon", () => {
     const v = d.base.slice(0, 50 * DIM);
     v[17 * DIM + 2] = Number.POSITIVE_INFINITY;
