@@ -46,6 +46,11 @@ export interface NativeIndexInfo {
   readonly payloadLength: number;
   /** Slot s holds row s (the addon's own builds write that order): filters are tested directly. */
   readonly slotsAreRows: boolean;
+  /**
+   * Bytes of the 8-bit codes a two-hop walk over float vectors of 256+ dimensions steers by (built
+   * on the first such walk; 0 before, and for other indexes).
+   */
+  readonly steeringBytes: number;
 }
 
 export interface HnswNative {
@@ -186,8 +191,10 @@ function wrap(raw: RawAddon): HnswNative {
     openBytes: (bytes) => raw.openBytes(bytes) as unknown as NativeHnswHandle,
     close: (handle) => raw.close(h(handle)),
     info: (handle) => {
-      const [rows = 0, dim = 0, , payloadLength = 0, slotsAreRows = 0] = raw.info(h(handle));
-      return { rows, dim, payloadLength, slotsAreRows: slotsAreRows === 1 };
+      const [rows = 0, dim = 0, , payloadLength = 0, slotsAreRows = 0, steeringBytes = 0] = raw.info(
+        h(handle),
+      );
+      return { rows, dim, payloadLength, slotsAreRows: slotsAreRows === 1, steeringBytes };
     },
     save: (handle, path) => raw.save(h(handle), path),
     search: (handle, queries, nq, wanted, ef, threads, filter, mode, out) =>

@@ -477,6 +477,13 @@ export class HnswIndex implements VectorIndex {
   }
 
   get memoryBytes(): number {
+    // The addon's 8-bit steering codes, once a filtered walk has built them (hnsw_filter.cc).
+    const e = this.engine;
+    const steering = e !== undefined && "addon" in e ? e.addon.lib.info(e.addon.handle).steeringBytes : 0;
+    return this.graphBytes() + steering;
+  }
+
+  private graphBytes(): number {
     if (this.mappedBytes !== undefined) return this.mappedBytes;
     const vecBytes =
       this.config.quantization === "b1"

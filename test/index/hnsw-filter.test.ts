@@ -314,6 +314,53 @@ describe(`filtered HNSW on clustered ${N} × ${DIM}, seed ${SEED}`, () => {
       }
     });
 
+    it("at 256+ dims the two-hop walk steers by 8-bit codes: exact scores, recall holds, memory counted", () => {
+      const dim = 300;
+      const n = 8000;
+      const nq = 40;
+      const w = clustered(n, dim, nq, SEED + 2, 200);
+      for (const metric of METRICS) {
+        const built = HnswIndex.build({ type: "HNSW", metric, dim, params: BUILD }, w.base, { threads: 2 });
+        const bytes = indexToBytes(built);
+        built.close();
+        // Graph only, so 10 % passing takes the two-hop walk rather than the exact scan.
+        const a = loadIndexBytes(bytes, { hnsw: { filterExactFactor: 0 } }) as HnswIndex;
+        const before = a.memoryBytes;
+        const sc = floatScorer(w.base, w.queries, dim, metric);
+        for (const p of [0.1, 0.3]) {
+          const filter = randomFilter(n, p, SEED + Math.round(p * 10));
+          const f = a.search(w.queries, nq, K, { ef: EF }, filter);
+          const ctx = `${metric} ${dim}-d ${p * 100}%`;
+          onlyPassing(f, filter, ctx);
+          bestFirst(f, metric, ctx);
+          const r = recallAtK(
+            f,
+            exactTopK(w.base, dim, w.queries, nq, metric, K, filter),
+            metric,
+            sc,
+            filter,
+          );
+          assert.ok(r >= 0.95, `${ctx}: recall ${r} (seed ${SEED})`);
+          for (let i = 0; i < f.offsets.length; i++) {
+            if (f.offsets[i]! < 0) continue;
+            const want = sc(Math.floor(i / K), f.offsets[i]!);
+            assert.ok(
+              Math.abs(f.scores[i]! - want) <= 1e-4 * Math.max(1, Math.abs(want)),
+              `${ctx}: exact score`,
+            );
+          }
+        }
+        // Codes: a byte per dimension (rounded up to 64) and a float per row, plus two per dimension.
+        const stride = Math.ceil(dim / 64) * 64;
+        assert.equal(
+          a.memoryBytes - before,
+          n * (stride + 4) + 2 * stride * 4,
+          `${metric}: steering codes counted`,
+        );
+        a.close();
+      }
+    });
+
     it("each native mode meets the oracle at 10% passing; the scan is exact at 1% and 10%", async () => {
       const lib = probe.native as HnswNative;
       const metric = "L2";
