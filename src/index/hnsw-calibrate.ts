@@ -1,3 +1,4 @@
+import { seededRandom } from "../common/random.ts";
 import { type HnswNative, type NativeHnswHandle, NativeMode } from "./hnsw-native.ts";
 
 /**
@@ -43,18 +44,6 @@ const MIN_PASSING = 500;
 /** Width factors measured per TWO_HOP_LEVELS entry (NaN: not measured, Infinity: never enough). */
 export type TwoHopWidths = readonly number[];
 
-/** A small deterministic generator (mulberry32): calibration must not depend on Math.random. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Measures the two-hop width factors of a float graph the addon holds (`vectors` are its rows, in
  * row order). Returns undefined when the graph is too small for any level to be measured. Pure
@@ -71,7 +60,7 @@ export function calibrateTwoHop(
 ): TwoHopWidths | undefined {
   const nq = Math.min(CALIBRATION_QUERIES, Math.floor(n / 20));
   if (nq < 8) return undefined;
-  const random = generator(seed);
+  const random = seededRandom(seed); // not Math.random: the same graph measures the same
   const widest = Math.ceil(REFERENCE_EF * WIDTH_LADDER[WIDTH_LADDER.length - 1]!);
   const out = {
     keys: new Int32Array(nq * widest),
