@@ -1213,6 +1213,7 @@ napi_value js_save(napi_env env, napi_callback_info info) {
 // re-ranked before the best k are returned, so returned distances are the exact ones. The codes
 // cost a quarter of the vectors' memory, built once per open index on its first such walk (that
 // search waits ~80 ms per 50k × 768 on 2 cores, ~2 ns per value), and are reported in `info`.
+// STRATA_NO_SQ8_STEERING=1 in the environment keeps f32 steering (for A/B measurements).
 //
 // Approximate distances from the codes, with b̂ = lo + step ⊙ c the decoded vector:
 //   q·b̂ = q·lo + (q ⊙ step)·c (one product per dimension, the query side precomputed);

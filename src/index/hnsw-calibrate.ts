@@ -23,8 +23,8 @@ import { type HnswNative, type NativeHnswHandle, NativeMode } from "./hnsw-nativ
  * found varies with the seed (0.5–1.25 on the 200k set) at the same recall to within ~1 %.
  * Stored in files as 0 (JSON has no Infinity); null is a level not measured (NaN here).
  * Above the last level the last factor is used (two-hop connects better as more rows pass).
- * Cost: an exact scan of s·n rows and ~10 walks per query and level: 0.5–0.8 s on 200k × 128,
- * ~1.5 s on 50k × 768 (2–6 % of those builds).
+ * Cost: an exact scan of s·n rows and ~10 walks per query and level: 0.2–0.4 s on 200k × 128,
+ * 0.4–0.7 s on 50k × 768 (1–3 % of those builds).
  */
 export const TWO_HOP_LEVELS: readonly number[] = [0.05, 0.1];
 export const WIDTH_LADDER: readonly number[] = [0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3, 4];
