@@ -23,10 +23,12 @@ import { type HnswNative, type NativeHnswHandle, NativeMode } from "./hnsw-nativ
  * found varies with the seed (0.5–1.25 on the 200k set) at the same recall to within ~1 %.
  * Stored in files as 0 (JSON has no Infinity); null is a level not measured (NaN here).
  * Above the last level the last factor is used (two-hop connects better as more rows pass).
- * Cost: an exact scan of s·n rows and ~10 walks per query and level: 0.2–0.4 s on 200k × 128,
- * 0.4–0.7 s on 50k × 768 (1–3 % of those builds).
+ * Cost: an exact scan of s·n rows and ~10 walks per query and level: 0.3–0.5 s on 200k × 128,
+ * 0.5–1.3 s on 50k × 768 (1–5 % of those builds). The 7 % level is there because 5 % is often
+ * out of the two-hop walk's reach (both bench sets) while 7 % is not (200k: factor 1), and
+ * between a reachable and an unreachable level the plan must assume the worst.
  */
-export const TWO_HOP_LEVELS: readonly number[] = [0.05, 0.1];
+export const TWO_HOP_LEVELS: readonly number[] = [0.05, 0.07, 0.1];
 export const WIDTH_LADDER: readonly number[] = [0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3, 4];
 const REFERENCE_EF = 32;
 const K = 10;
@@ -163,25 +165,39 @@ export function twoHopWidthAt(widths: TwoHopWidths, s: number): number | undefin
   return last[1];
 }
 
-/** Widths as an index file stores them: Infinity as 0, NaN as null. */
-export function storedTwoHopWidths(widths: TwoHopWidths): (number | null)[] {
-  return widths.map((w) => (Number.isNaN(w) ? null : w === Number.POSITIVE_INFINITY ? 0 : w));
+/** Widths as an index file stores them: with their levels, Infinity as 0, NaN as null. */
+export interface StoredTwoHopWidths {
+  readonly levels: readonly number[];
+  readonly widths: readonly (number | null)[];
+}
+
+export function storedTwoHopWidths(widths: TwoHopWidths): StoredTwoHopWidths {
+  return {
+    levels: TWO_HOP_LEVELS,
+    widths: widths.map((w) => (Number.isNaN(w) ? null : w === Number.POSITIVE_INFINITY ? 0 : w)),
+  };
 }
 
 /**
- * Widths read back from a file, or undefined when they are not what storedTwoHopWidths writes: one
- * entry per level, each null, 0 or a factor in the ladder's range.
+ * Widths read back from a file: `{ widths }`, with `widths` undefined when they were measured at
+ * other levels than this build's TWO_HOP_LEVELS (sound, but not usable here: the plan's fixed rule
+ * stands in); undefined when they are not what storedTwoHopWidths writes (one entry per level,
+ * each null, 0 or a factor in the ladder's range).
  */
-export function parseTwoHopWidths(v: unknown): TwoHopWidths | undefined {
+export function parseTwoHopWidths(v: unknown): { widths: TwoHopWidths | undefined } | undefined {
+  if (typeof v !== "object" || v === null) return undefined;
+  const { levels, widths } = v as { levels?: unknown; widths?: unknown };
+  if (!Array.isArray(levels) || !Array.isArray(widths) || levels.length !== widths.length) return undefined;
+  if (!levels.every((l) => typeof l === "number" && l > 0 && l < 1)) return undefined;
   const lo = WIDTH_LADDER[0]!;
   const hi = WIDTH_LADDER[WIDTH_LADDER.length - 1]!;
-  if (!Array.isArray(v) || v.length !== TWO_HOP_LEVELS.length) return undefined;
   const out: number[] = [];
-  for (const w of v as unknown[]) {
+  for (const w of widths as unknown[]) {
     if (w === null) out.push(Number.NaN);
     else if (w === 0) out.push(Number.POSITIVE_INFINITY);
     else if (typeof w === "number" && w >= lo && w <= hi) out.push(w);
     else return undefined;
   }
-  return out;
+  const same = levels.length === TWO_HOP_LEVELS.length && levels.every((l, i) => l === TWO_HOP_LEVELS[i]);
+  return { widths: same ? out : undefined };
 }

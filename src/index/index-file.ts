@@ -41,7 +41,8 @@ import {
  *   12 u32 dim (bits for binary)                        16 u64 rows
  *   24 u64 payload length    32 u32 CRC32 of the payload 36 u32 params length P
  *   40 params, UTF-8 JSON of the resolved build parameters (P bytes); from version 2 it may also
- *      hold "$props": what was measured on the built index (IndexProps), not a build parameter
+ *      hold "$props": what was measured on the built index (IndexProps), not a build parameter;
+ *      today `{"twoHop": {"levels": [...], "widths": [...]}}` (hnsw-calibrate.ts)
  *   40+P u32 trailer length (= 56 + P)   44+P u32 CRC32 of trailer bytes [0, 44+P)   48+P "STRATAIX"
  *
  * Reading checks, in order: the closing magic and trailer length (a truncated file loses them),
@@ -97,7 +98,7 @@ export function encodeTrailer(
 ): Uint8Array {
   const stored: Record<string, unknown> = { ...spec.params };
   if (props.twoHopWidths !== undefined) {
-    stored[PROPS_KEY] = { twoHopWidths: storedTwoHopWidths(props.twoHopWidths) };
+    stored[PROPS_KEY] = { twoHop: storedTwoHopWidths(props.twoHopWidths) };
   }
   const params = Buffer.from(JSON.stringify(stored), "utf8");
   const P = params.length;
@@ -181,11 +182,11 @@ function readProps(raw: unknown, version: number, what: string): IndexProps {
   if (raw === undefined) return {};
   if (version < 2 || typeof raw !== "object" || raw === null || Array.isArray(raw))
     throw corrupted(what, `bad ${PROPS_KEY}`);
-  const widths = (raw as { twoHopWidths?: unknown }).twoHopWidths;
-  if (widths === undefined) return {};
-  const twoHopWidths = parseTwoHopWidths(widths);
-  if (twoHopWidths === undefined) throw corrupted(what, "bad twoHopWidths");
-  return { twoHopWidths };
+  const twoHop = (raw as { twoHop?: unknown }).twoHop;
+  if (twoHop === undefined) return {};
+  const parsed = parseTwoHopWidths(twoHop);
+  if (parsed === undefined) throw corrupted(what, "bad twoHop widths");
+  return parsed.widths === undefined ? {} : { twoHopWidths: parsed.widths };
 }
 
 /** Checks a whole index file held in memory; returns its description. Throws Corrupted. */

@@ -26,26 +26,38 @@ const INF = Number.POSITIVE_INFINITY;
 
 describe("two-hop width factors: interpolation and storage", () => {
   it("interpolates in log s between measured levels, clamps beyond them, and keeps Infinity", () => {
-    assert.equal(TWO_HOP_LEVELS.length, 2);
-    const [a, b] = TWO_HOP_LEVELS as [number, number];
-    assert.equal(twoHopWidthAt([2, 1], a), 2);
-    assert.equal(twoHopWidthAt([2, 1], b), 1);
-    assert.equal(twoHopWidthAt([2, 1], a / 10), 2, "below the first level: the first factor");
-    assert.equal(twoHopWidthAt([2, 1], 0.9), 1, "above the last: the last");
-    const mid = Math.sqrt(a * b);
-    assert.ok(Math.abs(twoHopWidthAt([2, 1], mid)! - 1.5) < 1e-9, "halfway in log s");
-    assert.equal(twoHopWidthAt([INF, 1], mid), INF, "next to a level no width reached");
-    assert.equal(twoHopWidthAt([INF, 1], b), 1);
-    assert.equal(twoHopWidthAt([Number.NaN, 1], a), 1, "an unmeasured level is skipped");
-    assert.equal(twoHopWidthAt([Number.NaN, Number.NaN], b), undefined);
+    assert.equal(TWO_HOP_LEVELS.length, 3);
+    const [a, b, c] = TWO_HOP_LEVELS as [number, number, number];
+    assert.equal(twoHopWidthAt([3, 2, 1], a), 3);
+    assert.equal(twoHopWidthAt([3, 2, 1], c), 1);
+    assert.equal(twoHopWidthAt([3, 2, 1], a / 10), 3, "below the first level: the first factor");
+    assert.equal(twoHopWidthAt([3, 2, 1], 0.9), 1, "above the last: the last");
+    const mid = Math.sqrt(b * c);
+    assert.ok(Math.abs(twoHopWidthAt([3, 2, 1], mid)! - 1.5) < 1e-9, "halfway in log s");
+    assert.equal(twoHopWidthAt([INF, 2, 1], Math.sqrt(a * b)), INF, "next to a level no width reached");
+    assert.equal(twoHopWidthAt([INF, 2, 1], b), 2);
+    assert.ok(Math.abs(twoHopWidthAt([INF, 2, 1], mid)! - 1.5) < 1e-9, "reachable on both sides");
+    assert.equal(twoHopWidthAt([Number.NaN, 2, 1], a), 2, "an unmeasured level is skipped");
+    assert.equal(twoHopWidthAt([Number.NaN, Number.NaN, Number.NaN], b), undefined);
   });
 
-  it("storage: Infinity as 0, NaN as null, and only ladder values are accepted back", () => {
-    const widths = [INF, 0.75];
-    assert.deepEqual(storedTwoHopWidths(widths), [0, 0.75]);
-    assert.deepEqual(parseTwoHopWidths(storedTwoHopWidths(widths)), widths);
-    assert.deepEqual(parseTwoHopWidths([null, 4]), [Number.NaN, 4]);
-    for (const bad of [[1], [1, 2, 3], [0.1, 1], [1, 5], ["1", 1], {}, null])
+  it("storage: with its levels, Infinity as 0, NaN as null; other levels are dropped, bad values refused", () => {
+    const widths = [INF, Number.NaN, 0.75];
+    const stored = storedTwoHopWidths(widths);
+    assert.deepEqual(stored, { levels: TWO_HOP_LEVELS, widths: [0, null, 0.75] });
+    assert.deepEqual(parseTwoHopWidths(JSON.parse(JSON.stringify(stored))), { widths });
+    // Measured at other levels (another build of Strata): sound, but not usable positionally.
+    assert.deepEqual(parseTwoHopWidths({ levels: [0.05, 0.1], widths: [0, 1] }), { widths: undefined });
+    for (const bad of [
+      { levels: [0.05, 0.1], widths: [1] },
+      { levels: [0.05, 2, 0.1], widths: [1, 1, 1] },
+      { levels: TWO_HOP_LEVELS, widths: [0.1, 1, 1] },
+      { levels: TWO_HOP_LEVELS, widths: [1, 5, 1] },
+      { levels: TWO_HOP_LEVELS, widths: ["1", 1, 1] },
+      { widths: [1, 1, 1] },
+      [1, 1, 1],
+      null,
+    ])
       assert.equal(parseTwoHopWidths(bad), undefined, JSON.stringify(bad));
   });
 });

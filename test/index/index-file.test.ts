@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { crc32 } from "node:zlib";
 import { HnswIndex } from "../../src/index/hnsw.ts";
+import { TWO_HOP_LEVELS } from "../../src/index/hnsw-calibrate.ts";
 import {
   encodeTrailer,
   INDEX_FORMAT_VERSION,
@@ -235,8 +236,8 @@ describe(`index files (seed ${SEED})`, () => {
     const bytes = indexToBytes(built);
     built.close();
     const info = verifyIndexBytes(bytes);
-    const widths = [Number.POSITIVE_INFINITY, 0.75];
-    for (const twoHopWidths of [widths, [Number.NaN, 2]]) {
+    const widths = [Number.POSITIVE_INFINITY, 1, 0.75];
+    for (const twoHopWidths of [widths, [Number.NaN, 2, 2]]) {
       const t = encodeTrailer(info.spec, info.count, info.payloadLength, info.payloadCrc, { twoHopWidths });
       const back = verifyIndexBytes(withTrailer(bytes, info.payloadLength, Buffer.from(t)));
       assert.deepEqual(back.props.twoHopWidths, twoHopWidths);
@@ -266,15 +267,24 @@ describe(`index files (seed ${SEED})`, () => {
       t.copy(out, 40 + P + 8, t.length - 8);
       return withTrailer(bytes, info.payloadLength, out);
     };
-    assert.ok(
-      verifyIndexBytes(bad('{"twoHopWidths":[0,1]}')).props.twoHopWidths,
+    const good = (levels: string, widths: string) => `{"twoHop":{"levels":${levels},"widths":${widths}}}`;
+    const current = JSON.stringify(TWO_HOP_LEVELS);
+    assert.deepEqual(
+      verifyIndexBytes(bad(good(current, "[0,1,1]"))).props.twoHopWidths,
+      [Number.POSITIVE_INFINITY, 1, 1],
       "the hand-made trailer is valid",
     );
+    assert.deepEqual(
+      verifyIndexBytes(bad(good("[0.05,0.1]", "[0,1]"))).props,
+      {},
+      "widths measured at other levels are dropped, not refused",
+    );
     for (const [props, version] of [
-      ['{"twoHopWidths":[0,1]}', 1],
-      ['{"twoHopWidths":[1]}', INDEX_FORMAT_VERSION],
-      ['{"twoHopWidths":[0.1,1]}', INDEX_FORMAT_VERSION],
-      ['{"twoHopWidths":["1",1]}', INDEX_FORMAT_VERSION],
+      [good(current, "[0,1,1]"), 1],
+      [good(current, "[1]"), INDEX_FORMAT_VERSION],
+      [good(current, "[0.1,1,1]"), INDEX_FORMAT_VERSION],
+      [good(current, '["1",1,1]'), INDEX_FORMAT_VERSION],
+      ['{"twoHop":[1,1,1]}', INDEX_FORMAT_VERSION],
       ["[1]", INDEX_FORMAT_VERSION],
     ] as const) {
       assert.throws(
