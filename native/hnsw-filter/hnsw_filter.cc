@@ -853,16 +853,19 @@ struct metric_t {
     float operator()(byte_t const*, member_cref_t m) const noexcept { return (*this)(ix->vector_at(get_slot(m))); }
 };
 
+/** Starts loading `bytes` bytes at `p` into the caches, a line at a time (the one prefetch loop). */
+inline void prefetch_bytes(void const* p, std::size_t bytes) noexcept {
+    auto b = static_cast<byte_t const*>(p);
+    for (std::size_t l = 0; l < bytes; l += 64)
+        __builtin_prefetch(b + l, 0, 1);
+}
+
 /** Starts loading the vectors of the neighbours the walk is about to score. */
 struct prefetch_t {
     index_t const* ix;
     template <typename iterator_at> void operator()(iterator_at begin, iterator_at end) const noexcept {
-        std::size_t lines = (ix->vector_bytes + 63) / 64;
-        for (; begin != end; ++begin) {
-            byte_t const* v = ix->vector_at(get_slot(begin));
-            for (std::size_t l = 0; l != lines; ++l)
-                __builtin_prefetch(v + l * 64, 0, 1);
-        }
+        for (; begin != end; ++begin)
+            prefetch_bytes(ix->vector_at(get_slot(begin)), ix->vector_bytes);
     }
 };
 
@@ -1402,9 +1405,7 @@ struct sq8_query_t {
         }
     }
     void prefetch(std::uint32_t slot) const noexcept {
-        std::uint8_t const* p = c->codes.data() + std::size_t(slot) * c->stride;
-        for (std::size_t l = 0; l < c->stride; l += 64)
-            __builtin_prefetch(p + l, 0, 1);
+        prefetch_bytes(c->codes.data() + std::size_t(slot) * c->stride, c->stride);
     }
 };
 
@@ -1432,16 +1433,11 @@ inline byte_t const* level0(index_t const& ix, std::uint32_t slot, std::uint32_t
 
 /** Starts loading a node's level-0 list (its first 192 bytes: head, count and 32 slots' worth). */
 inline void prefetch_node(index_t const& ix, std::uint32_t slot) noexcept {
-    byte_t const* node = ix.graph.at(static_cast<slot_t>(slot)).key.ptr();
-    __builtin_prefetch(node, 0, 1);
-    __builtin_prefetch(node + 64, 0, 1);
-    __builtin_prefetch(node + 128, 0, 1);
+    prefetch_bytes(ix.graph.at(static_cast<slot_t>(slot)).key.ptr(), 192);
 }
 
 inline void prefetch_vector(index_t const& ix, std::uint32_t slot) noexcept {
-    byte_t const* v = ix.vector_at(slot);
-    for (std::size_t l = 0; l < ix.vector_bytes; l += 64)
-        __builtin_prefetch(v + l, 0, 1);
+    prefetch_bytes(ix.vector_at(slot), ix.vector_bytes);
 }
 
 /** Writes the best `wanted` of `top` (any order) to the outputs, nearest first, ties to the lower row. */
@@ -2255,10 +2251,9 @@ struct build_prefetch_t {
         std::size_t bytes = half ? bl->half_stride * sizeof(std::uint16_t) : bl->dim * sizeof(float);
         for (; begin != end; ++begin) {
             std::size_t row = bl->slot_row[get_slot(begin)];
-            auto v = half ? reinterpret_cast<byte_t const*>(bl->halves + row * bl->half_stride)
-                          : reinterpret_cast<byte_t const*>(bl->rows + row * bl->dim);
-            for (std::size_t l = 0; l < bytes; l += 64)
-                __builtin_prefetch(v + l, 0, 1);
+            prefetch_bytes(half ? static_cast<void const*>(bl->halves + row * bl->half_stride)
+                                : static_cast<void const*>(bl->rows + row * bl->dim),
+                           bytes);
         }
     }
 };
