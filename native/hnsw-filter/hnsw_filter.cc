@@ -1418,6 +1418,9 @@ enum class mode_t : int { walk = 0, scan = 1, two_hop = 2 };
 /** How many bytes of vectors a scoring loop keeps in flight ahead of itself (L1 holds 32–48 KB). */
 constexpr std::size_t prefetch_window_bytes = 4096;
 
+/** A graph node's head in usearch's layout: its key (u64) and its top level (i16), unaligned. */
+constexpr std::size_t node_head_bytes = sizeof(key_t) + sizeof(std::int16_t);
+
 /**
  * The level-0 neighbour list of `slot` read straight from its node (key u64, level i16, count u32,
  * slots u32 — unaligned; see write_graph_by_row): `neighbors()` also checks the level, one more
@@ -1425,10 +1428,10 @@ constexpr std::size_t prefetch_window_bytes = 4096;
  */
 inline byte_t const* level0(index_t const& ix, std::uint32_t slot, std::uint32_t& count) noexcept {
     byte_t const* node = ix.graph.at(static_cast<slot_t>(slot)).key.ptr();
-    std::memcpy(&count, node + 10, 4);
+    std::memcpy(&count, node + node_head_bytes, sizeof(count));
     // Never past the list's capacity, whatever the file says (callers size buffers by it).
     count = (std::min)(count, std::uint32_t(ix.graph.config().connectivity_base));
-    return node + 14;
+    return node + node_head_bytes + sizeof(count);
 }
 
 /** Starts loading a node's level-0 list (its first 192 bytes: head, count and 32 slots' worth). */
@@ -2130,19 +2133,22 @@ struct builder_t {
     std::size_t bytes() const noexcept {
         return capacity * dim * sizeof(float) + capacity * half_stride * sizeof(std::uint16_t);
     }
-    /** Whether slot_row is a permutation of 0 .. size-1 (always, unless an add failed half way). */
-    bool slots_are_rows_permuted() const {
+    /**
+     * The slot of each row, when slot_row is a permutation of 0 .. size-1 (always, unless an add
+     * failed half way); nullopt otherwise.
+     */
+    std::optional<std::vector<std::uint32_t>> row_slots() const {
         std::size_t size = graph->size();
         if (slot_row.size() < size)
-            return false;
-        std::vector<bool> seen(size, false);
+            return std::nullopt;
+        std::vector<std::uint32_t> row_slot(size, UINT32_MAX);
         for (std::size_t s = 0; s != size; ++s) {
             std::uint32_t r = slot_row[s];
-            if (r >= size || seen[r])
-                return false;
-            seen[r] = true;
+            if (r >= size || row_slot[r] != UINT32_MAX)
+                return std::nullopt;
+            row_slot[r] = std::uint32_t(s);
         }
-        return true;
+        return row_slot;
     }
     float const* row_of_slot(std::size_t slot) const noexcept { return rows + std::size_t(slot_row[slot]) * dim; }
     /** The row a vector pointer points at, if it is one of ours (every vector the graph holds is). */
@@ -2267,7 +2273,9 @@ struct build_prefetch_t {
  * Node bytes: key (u64), level (i16), then per level a u32 count and that level's slot capacity
  * of u32 slots (connectivity_base at level 0, connectivity above), unaligned.
  */
-template <typename output_at> serialization_result_t write_graph_by_row(builder_t const& bl, output_at& out) {
+template <typename output_at>
+serialization_result_t write_graph_by_row(builder_t const& bl, std::vector<std::uint32_t> const& row_slot,
+                                          output_at& out) {
     serialization_result_t result;
     graph_t const& g = *bl.graph;
     std::size_t size = g.size();
@@ -2286,29 +2294,21 @@ template <typename output_at> serialization_result_t write_graph_by_row(builder_
         header.entry_slot = bl.slot_row[std::size_t(header.entry_slot)];
     if (!out(&header, sizeof(header)))
         return result.failed("write failed");
-    std::vector<std::uint32_t> row_slot(size);
-    for (std::size_t s = 0; s != size; ++s)
-        row_slot[bl.slot_row[s]] = std::uint32_t(s);
-    auto level_of = [&](std::size_t slot) {
-        std::int16_t level;
-        std::memcpy(&level, g.at(static_cast<slot_t>(slot)).key.ptr() + sizeof(key_t), sizeof(level));
-        return level;
-    };
     for (std::size_t r = 0; r != size; ++r) {
-        std::int16_t level = level_of(row_slot[r]);
+        auto level = static_cast<std::int16_t>(g.level_of(static_cast<slot_t>(row_slot[r])));
         if (!out(&level, sizeof(level)))
             return result.failed("write failed");
     }
-    std::size_t head = sizeof(key_t) + sizeof(std::int16_t);
+
     std::size_t base_bytes = g.neighbors_base_bytes(), upper_bytes = g.neighbors_bytes();
     std::vector<byte_t> node;
     for (std::size_t r = 0; r != size; ++r) {
-        std::size_t levels = std::size_t(level_of(row_slot[r]));
-        std::size_t length = head + base_bytes + levels * upper_bytes;
+        std::size_t levels = g.level_of(static_cast<slot_t>(row_slot[r]));
+        std::size_t length = node_head_bytes + base_bytes + levels * upper_bytes;
         byte_t const* bytes = g.at(static_cast<slot_t>(row_slot[r])).key.ptr();
         node.assign(bytes, bytes + length);
         for (std::size_t l = 0; l <= levels; ++l) {
-            byte_t* list = node.data() + head + (l ? base_bytes + (l - 1) * upper_bytes : 0);
+            byte_t* list = node.data() + node_head_bytes + (l ? base_bytes + (l - 1) * upper_bytes : 0);
             std::uint32_t count;
             std::memcpy(&count, list, sizeof(count));
             for (std::uint32_t i = 0; i != count; ++i) {
@@ -2336,7 +2336,8 @@ template <typename output_at> serialization_result_t write_dense(builder_t const
     if (!out(dims, sizeof(dims)))
         return result.failed("write failed");
     // Renumbered so that slot = row (see write_graph_by_row); the vectors go in that order too.
-    bool by_row = bl.slots_are_rows_permuted();
+    std::optional<std::vector<std::uint32_t>> row_slot = bl.row_slots();
+    bool by_row = row_slot.has_value();
     for (std::size_t s = 0; s != size; ++s)
         if (!out(by_row ? bl.rows + s * bl.dim : bl.row_of_slot(s), bl.dim * sizeof(float)))
             return result.failed("write failed");
@@ -2359,7 +2360,7 @@ template <typename output_at> serialization_result_t write_dense(builder_t const
     if (!out(&buffer, sizeof(buffer)))
         return result.failed("write failed");
     if (by_row)
-        return write_graph_by_row(bl, out);
+        return write_graph_by_row(bl, *row_slot, out);
     return bl.graph->save_to_stream(std::forward<output_at>(out));
 }
 
