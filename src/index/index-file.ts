@@ -300,6 +300,7 @@ function writeAll(fd: number, data: Uint8Array, position: number): void {
  */
 export function writeIndexFileSync(path: string, index: PersistableIndex): IndexFileInfo {
   const spec = specOf(index);
+  const props = propsOf(index);
   const tmp = join(
     dirname(path),
     `.${Date.now().toString(36)}-${process.pid}-${Math.random().toString(36).slice(2)}.idx-tmp`,
@@ -320,7 +321,7 @@ export function writeIndexFileSync(path: string, index: PersistableIndex): Index
       fd = openSync(tmp, "w");
       writeAll(fd, payload, 0);
     }
-    const trailer = encodeTrailer(spec, index.count, payloadLength, payloadCrc, propsOf(index));
+    const trailer = encodeTrailer(spec, index.count, payloadLength, payloadCrc, props);
     try {
       writeAll(fd, trailer, payloadLength);
       fsyncSync(fd);
@@ -331,7 +332,7 @@ export function writeIndexFileSync(path: string, index: PersistableIndex): Index
     syncDir(dirname(path));
     return {
       spec,
-      props: propsOf(index),
+      props,
       count: index.count,
       payloadLength,
       payloadCrc,
