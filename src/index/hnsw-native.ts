@@ -33,6 +33,8 @@ export interface NativeHnswBuilder {
 
 /** The float metrics the addon builds, in usearch's names (l2sq, 1 − dot, 1 − cosine). */
 export type NativeBuildMetric = "l2sq" | "ip" | "cos";
+/** What a native build shapes its graph on (see HnswNative.buildBegin). */
+export type NativeBuildDistances = "auto" | "f16" | "f32";
 
 /** How `search` walks: usearch's walk, an exact scan of the passing rows, or the two-hop walk. */
 export const NativeMode = { Walk: 0, Scan: 1, TwoHop: 2 } as const;
@@ -89,8 +91,11 @@ export interface HnswNative {
   /**
    * Starts building a float (f32) graph of at most `capacity` rows with usearch's own graph class
    * and the addon's distance kernels and prefetching; the result is the file the binding would
-   * write for the same settings (other graph, same format). Throws on bad arguments or when memory
-   * runs out. The builder is freed by buildFinish, buildFree or GC.
+   * write for the same settings (other graph, same format). `distances` is what the graph's shape
+   * is scored on (searches always score the f32 rows): "auto" (the default) 8-bit codes from 64
+   * dimensions, f16 below, each falling back where the data needs it; "f16" and "f32" force a
+   * tier, for tests and measurements. Throws on bad arguments or when memory runs out. The builder
+   * is freed by buildFinish, buildFree or GC.
    */
   buildBegin(
     dim: number,
@@ -99,6 +104,7 @@ export interface HnswNative {
     efConstruction: number,
     capacity: number,
     threads: number,
+    distances?: NativeBuildDistances,
   ): NativeHnswBuilder;
   /**
    * Adds `count` rows (count × dim floats) keyed `firstKey` .. firstKey + count − 1, on the
@@ -154,6 +160,7 @@ interface RawAddon {
     efConstruction: number,
     capacity: number,
     threads: number,
+    distances?: string,
   ): object;
   buildAdd(b: object, rows: Float32Array, firstKey: number, count: number): void;
   buildSave(b: object, path: string): void;
@@ -212,8 +219,16 @@ function wrap(raw: RawAddon): HnswNative {
         out.counts,
       ),
     countPassing: (filter) => raw.countPassing(filter),
-    buildBegin: (dim, metric, M, efConstruction, capacity, threads) =>
-      raw.buildBegin(dim, metric, M, efConstruction, capacity, threads) as unknown as NativeHnswBuilder,
+    buildBegin: (dim, metric, M, efConstruction, capacity, threads, distances) =>
+      raw.buildBegin(
+        dim,
+        metric,
+        M,
+        efConstruction,
+        capacity,
+        threads,
+        distances,
+      ) as unknown as NativeHnswBuilder,
     buildAdd: (builder, rows, firstKey, count) => raw.buildAdd(b(builder), rows, firstKey, count),
     buildSave: (builder, path) => raw.buildSave(b(builder), path),
     buildFinish: (builder) => raw.buildFinish(b(builder)) as unknown as NativeHnswHandle,

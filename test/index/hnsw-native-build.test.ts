@@ -299,6 +299,11 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
     throwsMessage(() => lib.buildBegin(DIM, "l2sq", 16, 32, 10, 1.5), /threads out of range/, "threads 1.5");
     throwsMessage(() => lib.buildBegin(DIM, "l2sq", 1, 32, 10, 1), /M must be at least 2/, "M");
     throwsMessage(() => lib.buildBegin(0, "l2sq", 16, 32, 10, 1), /dim must be positive/, "dim");
+    throwsMessage(
+      () => lib.buildBegin(DIM, "l2sq", 16, 32, 10, 1, "f8" as "f16"),
+      /distances must be auto, f16 or f32/,
+      "distances",
+    );
     lib.buildFree(lib.buildBegin(DIM, "ip", 16, 32, 10, 1));
   });
 
@@ -408,11 +413,12 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
   it("builds on f16 distances, recomputing few, and reaches recall for every metric", () => {
     const raw = createRequire(import.meta.url)(HNSW_NATIVE_PATH) as { buildStats: (b: unknown) => unknown[] };
     for (const metric of METRICS) {
+      // 32 dimensions: below the 8-bit codes' minimum, so "auto" is f16.
       const b = lib.buildBegin(DIM, KIND[metric], BUILD.M, BUILD.efConstruction, N, 2);
       lib.buildAdd(b, d.base.subarray(0, 1024 * DIM), 0, 1024);
       lib.buildAdd(b, d.base.subarray(1024 * DIM), 1024, N - 1024);
-      const [half, distances, recomputed, why] = raw.buildStats(b) as [number, number, number, string];
-      assert.equal(half, 1, `${metric}: f16 distances stay on (${why})`);
+      const [tier, distances, recomputed, why] = raw.buildStats(b) as [string, number, number, string];
+      assert.equal(tier, "f16", `${metric}: f16 distances stay on (${why})`);
       assert.ok(distances > N * 100, `${metric}: ${distances} distances scored on f16`);
       assert.ok(recomputed < distances * 0.05, `${metric}: ${recomputed} of ${distances} recomputed in f32`);
       const h = lib.buildFinish(b);
@@ -437,21 +443,21 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
     const n = 6000;
     const cases = [
       // Beyond 65504 (rows of N(0, 1)·10⁵): the call holding them switches before adding.
-      { what: "beyond f16's range", metric: "L2", map: (x: number) => x * 1e5, half: 0, why: /range/ },
+      { what: "beyond f16's range", metric: "L2", map: (x: number) => x * 1e5, tier: "f32", why: /range/ },
       // Deep in f16's subnormals: underflow leaves too few bits, so the pairs get recomputed.
-      { what: "tiny", metric: "COSINE", map: (x: number) => x * 1e-7, half: 0, why: /error bound/ },
-      { what: "tiny", metric: "L2", map: (x: number) => x * 1e-7, half: 0, why: /error bound/ },
+      { what: "tiny", metric: "COSINE", map: (x: number) => x * 1e-7, tier: "f32", why: /error bound/ },
+      { what: "tiny", metric: "L2", map: (x: number) => x * 1e-7, tier: "f32", why: /error bound/ },
       // Far from the origin for their spread: l2sq centres the rows first, so f16 stays on.
-      { what: "offset by 1000", metric: "L2", map: (x: number) => x + 1000, half: 1, why: /^$/ },
+      { what: "offset by 1000", metric: "L2", map: (x: number) => x + 1000, tier: "f16", why: /^$/ },
     ] as const;
     for (const c of cases) {
       const base = d.base.slice(0, n * DIM).map(c.map);
       const queries = d.queries.map(c.map);
-      const b = lib.buildBegin(DIM, KIND[c.metric], BUILD.M, BUILD.efConstruction, n, 2);
+      const b = lib.buildBegin(DIM, KIND[c.metric], BUILD.M, BUILD.efConstruction, n, 2, "f16");
       lib.buildAdd(b, base.subarray(0, 1024 * DIM), 0, 1024);
       lib.buildAdd(b, base.subarray(1024 * DIM), 1024, n - 1024);
-      const [half, , , why] = raw.buildStats(b) as [number, number, number, string];
-      assert.equal(half, c.half, `${c.what} ${c.metric}: f16 ${half ? "on" : "off"} (${why})`);
+      const [tier, , , why] = raw.buildStats(b) as [string, number, number, string];
+      assert.equal(tier, c.tier, `${c.what} ${c.metric}: on ${tier} (${why})`);
       assert.match(why, c.why);
       const h = lib.buildFinish(b);
       try {
@@ -464,6 +470,112 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
           floatScorer(base, queries, DIM, c.metric),
         );
         assert.ok(recall >= 0.95, `${c.what} ${c.metric}: recall ${recall} (seed ${SEED})`);
+      } finally {
+        lib.close(h);
+      }
+    }
+  });
+
+  it("the 8-bit build kernels give the exact integer dot product at every level", () => {
+    const raw: unknown = createRequire(import.meta.url)(HNSW_NATIVE_PATH);
+    const run = (raw as { byteKernels: (a: Int8Array, b: Int8Array) => [string, number][] }).byteKernels;
+    const r = rng(SEED + 2);
+    const lengths = [
+      ...Array.from({ length: 140 }, (_, i) => i),
+      ...Array.from({ length: 40 }, () => Math.floor(r() * 2049)),
+    ];
+    let levels = 0;
+    for (const n of lengths) {
+      // Extremes (−128, 127) often: the VNNI kernel's unsigned flip must not saturate or wrap.
+      const code = () => (r() < 0.2 ? (r() < 0.5 ? -128 : 127) : Math.floor(r() * 256) - 128);
+      const a = Int8Array.from({ length: n }, code);
+      const b = Int8Array.from({ length: n }, code);
+      let want = 0;
+      for (let i = 0; i < n; i++) want += a[i]! * b[i]!;
+      const out = run(a, b);
+      levels = out.length;
+      for (const [name, got] of out) assert.equal(got, want, `${name} n ${n} (seed ${SEED + 2})`);
+    }
+    assert.ok(levels >= 1);
+  });
+
+  it("from 64 dimensions builds on 8-bit codes, recomputing few, as good as an f32-shaped graph", () => {
+    const raw = createRequire(import.meta.url)(HNSW_NATIVE_PATH) as { buildStats: (b: unknown) => unknown[] };
+    const dim = 96;
+    const n = 8000;
+    const e = clustered(n, dim, NQ, SEED + 3);
+    // Cosine gets two zero rows (its convention on codes too). Not the others: at this dimension
+    // the origin is nearer every row than other clusters are, and the graph (usearch's binding's
+    // too) loses recall to the hub it makes whatever the distances are scored on.
+    const zeroed = e.base.slice();
+    zeroed.fill(0, 5 * dim, 7 * dim);
+    for (const metric of METRICS) {
+      const base = metric === "COSINE" ? zeroed : e.base;
+      const recall: Record<string, number> = {};
+      for (const distances of ["auto", "f32"] as const) {
+        const b = lib.buildBegin(dim, KIND[metric], BUILD.M, BUILD.efConstruction, n, 2, distances);
+        lib.buildAdd(b, base.subarray(0, 1024 * dim), 0, 1024);
+        lib.buildAdd(b, base.subarray(1024 * dim), 1024, n - 1024);
+        const [tier, scored, recomputed, why] = raw.buildStats(b) as [string, number, number, string];
+        if (distances === "auto") {
+          assert.equal(tier, "bytes", `${metric}: 8-bit codes stay on (${why})`);
+          assert.ok(scored > n * 100, `${metric}: ${scored} distances scored on codes`);
+          assert.ok(recomputed < scored * 0.05, `${metric}: ${recomputed} of ${scored} recomputed in f32`);
+        } else {
+          assert.equal(tier, "f32");
+        }
+        const h = lib.buildFinish(b);
+        try {
+          const got = addonTopK(lib, h, e.queries, NQ, K, EF);
+          const truth = exactTopK(base, dim, e.queries, NQ, metric, K);
+          const scorer = floatScorer(base, e.queries, dim, metric);
+          recall[distances] = recallAtK(asResult(got.keys, NQ, K), truth, metric, scorer);
+        } finally {
+          lib.close(h);
+        }
+      }
+      const [auto, f32] = [recall.auto!, recall.f32!];
+      assert.ok(auto >= 0.95, `${metric}: recall ${auto} of a graph shaped on codes (seed ${SEED + 3})`);
+      assert.ok(auto >= f32 - 0.02, `${metric}: recall ${auto} on codes vs ${f32} on f32 (seed ${SEED + 3})`);
+    }
+  });
+
+  it("rows whose spread 8 bits cannot see beside a large common value leave the codes, and still reach recall", () => {
+    const raw = createRequire(import.meta.url)(HNSW_NATIVE_PATH) as { buildStats: (b: unknown) => unknown[] };
+    const dim = 96;
+    const n = 6000;
+    const r = rng(SEED + 4);
+    // Eight groups, each a value of 10 in its own dimension, with a spread of σ = 10⁻³: one step of a
+    // row's codes is 10/127, so the spread rounds away and every pair within a group is closer than
+    // the codes' error bound.
+    const spiky = (rows: number) => {
+      const out = gaussians(r, rows * dim).map((x) => x * 1e-3);
+      for (let i = 0; i < rows; i++) out[i * dim + (i % 8)]! += 10;
+      return out;
+    };
+    const base = spiky(n);
+    const queries = spiky(NQ);
+    for (const metric of ["L2", "COSINE"] as const) {
+      const b = lib.buildBegin(dim, KIND[metric], BUILD.M, BUILD.efConstruction, n, 2);
+      lib.buildAdd(b, base.subarray(0, 1024 * dim), 0, 1024);
+      lib.buildAdd(b, base.subarray(1024 * dim), 1024, n - 1024);
+      const [tier, , , why] = raw.buildStats(b) as [string, number, number, string];
+      assert.notEqual(tier, "bytes", `${metric}: left the codes`);
+      assert.match(why, /8-bit codes' error bound/, metric);
+      const h = lib.buildFinish(b);
+      try {
+        const got = addonTopK(lib, h, queries, NQ, K, EF);
+        const truth = exactTopK(base, dim, queries, NQ, metric, K);
+        const recall = recallAtK(
+          asResult(got.keys, NQ, K),
+          truth,
+          metric,
+          floatScorer(base, queries, dim, metric),
+        );
+        assert.ok(
+          recall >= 0.95,
+          `${metric}: recall ${recall} after leaving the codes (${why}; seed ${SEED + 4})`,
+        );
       } finally {
         lib.close(h);
       }
