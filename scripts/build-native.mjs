@@ -86,7 +86,7 @@ if (!existsSync(output)) giveUp(`node-gyp reported success but ${output} is miss
 // version is src/index/hnsw-native.ts' ABI_VERSION.
 const check = spawnSync(
   process.execPath,
-  ["-e", `const a = require(${JSON.stringify(output)}); if (a.abiVersion !== 2) process.exit(3);`],
+  ["-e", `const a = require(${JSON.stringify(output)}); if (a.abiVersion !== 3) process.exit(3);`],
   { encoding: "utf8", timeout: 30_000 },
 );
 if (check.status !== 0)

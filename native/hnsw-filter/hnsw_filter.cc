@@ -1183,6 +1183,24 @@ napi_value js_info(napi_env env, napi_callback_info info) {
     });
 }
 
+/**
+ * copyPayload(handle, out Uint8Array): copies the usearch payload (the bytes `save` writes) into
+ * out[0 .. payloadLength); `out` must hold at least that many. Lets a caller put the file together
+ * in memory without a round trip through a temporary file.
+ */
+napi_value js_copy_payload(napi_env env, napi_callback_info info) {
+    return guarded(env, [&]() -> napi_value {
+        auto argv = args_of(env, info, 2);
+        index_t* ix = unwrap(env, argv[0]);
+        typed_t out = typed_arg(env, argv[1], "out");
+        if (out.type != napi_uint8_array || out.length < ix->payload_length)
+            throw js_error{"hnsw-filter: out must be a Uint8Array of at least " + std::to_string(ix->payload_length) +
+                           " bytes"};
+        std::memcpy(out.data, ix->bytes, ix->payload_length);
+        return nullptr;
+    });
+}
+
 /** save(handle, path): writes the usearch payload (what `save` of the binding writes) to `path`. */
 napi_value js_save(napi_env env, napi_callback_info info) {
     return guarded(env, [&]() -> napi_value {
@@ -3046,7 +3064,7 @@ napi_value init(napi_env env, napi_value exports) {
         char const* name;
         napi_callback fn;
     } const fns[] = {{"open", js_open},   {"openBytes", js_open_bytes}, {"close", js_close},
-                     {"info", js_info},   {"save", js_save},            {"search", js_search},
+                     {"info", js_info},   {"save", js_save}, {"copyPayload", js_copy_payload},            {"search", js_search},
                      {"countPassing", js_count_passing}, {"floatKernels", js_float_kernels},
                      {"buildBegin", js_build_begin},     {"buildAdd", js_build_add},
                      {"buildSave", js_build_save},       {"buildFinish", js_build_finish},
@@ -3060,7 +3078,7 @@ napi_value init(napi_env env, napi_value exports) {
             return nullptr;
     }
     napi_value version;
-    napi_create_uint32(env, 2, &version);
+    napi_create_uint32(env, 3, &version);
     napi_set_named_property(env, exports, "abiVersion", version);
     return exports;
 }

@@ -17,14 +17,15 @@ import { type HnswNative, type NativeHnswHandle, NativeMode } from "./hnsw-nativ
  * filter passing a fraction s. The target is the recall@10, against the exact top-10 of the
  * passing rows (the addon's exact scan), of usearch's filtered walk at width REFERENCE_EF, capped
  * at RECALL_CAP. The factor is the smallest of WIDTH_LADDER whose two-hop walk at REFERENCE_EF ×
- * factor comes within RECALL_SLACK of it, or Infinity when none does: below ~5–10 % passing the
+ * factor comes within RECALL_SLACK of it (found by binary search: recall grows with the width), or
+ * Infinity when the widest does not: below ~5–10 % passing the
  * passing rows can stop being connected through two hops and no width makes up for it, so the
  * plan keeps usearch's walk there. Where the recall curve is flat near the target, the factor
  * found varies with the seed (0.5–1.25 on the 200k set) at the same recall to within ~1 %.
  * Stored in files as 0 (JSON has no Infinity); null is a level not measured (NaN here).
  * Above the last level the last factor is used (two-hop connects better as more rows pass).
- * Cost: an exact scan of s·n rows and ~10 walks per query and level: 0.3–0.5 s on 200k × 128,
- * 0.5–1.3 s on 50k × 768 (1–5 % of those builds). The 7 % level is there because 5 % is often
+ * Cost: an exact scan of s·n rows and up to 6 walks per query and level (a linear climb of the
+ * ladder took 0.3–0.5 s on 200k × 128 and 0.5–1.3 s on 50k × 768). The 7 % level is there because 5 % is often
  * out of the two-hop walk's reach (both bench sets) while 7 % is not (200k: factor 1), and
  * between a reachable and an unreachable level the plan must assume the worst.
  */
@@ -122,13 +123,23 @@ export function calibrateTwoHop(
     };
     const walk = recall(topOf(REFERENCE_EF, REFERENCE_EF, allow, NativeMode.Walk));
     const target = Math.min(walk, RECALL_CAP) - RECALL_SLACK;
-    let width = Number.POSITIVE_INFINITY;
-    for (const f of WIDTH_LADDER) {
+    const reaches = (f: number): boolean => {
       const ef = Math.max(K, Math.ceil(REFERENCE_EF * f));
-      if (recall(topOf(ef, ef, allow, NativeMode.TwoHop)) >= target) {
-        width = f;
-        break;
+      return recall(topOf(ef, ef, allow, NativeMode.TwoHop)) >= target;
+    };
+    // Recall grows with the width, so: the widest rung first (when it misses, none is taken:
+    // the usual case at 5 %, where a rung-by-rung climb cost nine walks, the widest ones most),
+    // then a binary search for the narrowest that reaches the target.
+    let width = Number.POSITIVE_INFINITY;
+    let lo = 0;
+    let hi = WIDTH_LADDER.length - 1;
+    if (reaches(WIDTH_LADDER[hi]!)) {
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (reaches(WIDTH_LADDER[mid]!)) hi = mid;
+        else lo = mid + 1;
       }
+      width = WIDTH_LADDER[hi]!;
     }
     widths.push(width);
     measured = true;

@@ -17,7 +17,7 @@ export const HNSW_NATIVE_PATH = fileURLToPath(
 );
 
 /** The addon's interface version; a build reporting another one is not used. */
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 declare const handleBrand: unique symbol;
 /** An open index inside the addon; only the addon's functions can use it. */
@@ -69,6 +69,8 @@ export interface HnswNative {
   info(handle: NativeHnswHandle): NativeIndexInfo;
   /** Writes the usearch payload (the bytes the binding's `save` writes) to `path`. */
   save(handle: NativeHnswHandle, path: string): void;
+  /** Copies that payload into `out[0 .. payloadLength)`; throws when `out` is shorter. */
+  copyPayload(handle: NativeHnswHandle, out: Uint8Array): void;
   /**
    * Searches `nq` queries (float32 rows, or packed bits for binary), `wanted` results each into
    * `out.keys` / `out.distances` at query × wanted, nearest first, `out.counts[q]` found. Distances
@@ -139,6 +141,7 @@ interface RawAddon {
   close(h: object): void;
   info(h: object): number[];
   save(h: object, path: string): void;
+  copyPayload(h: object, out: Uint8Array): void;
   search(
     h: object,
     queries: Float32Array | Uint8Array,
@@ -174,6 +177,7 @@ const FUNCTIONS = [
   "close",
   "info",
   "save",
+  "copyPayload",
   "search",
   "countPassing",
   "buildBegin",
@@ -204,6 +208,7 @@ function wrap(raw: RawAddon): HnswNative {
       return { rows, dim, payloadLength, slotsAreRows: slotsAreRows === 1, steeringBytes };
     },
     save: (handle, path) => raw.save(h(handle), path),
+    copyPayload: (handle, out) => raw.copyPayload(h(handle), out),
     search: (handle, queries, nq, wanted, ef, threads, filter, mode, out) =>
       raw.search(
         h(handle),

@@ -509,6 +509,22 @@ export class HnswIndex implements VectorIndex {
     return { type: this.type, metric: this.metric, dim: this.dim, params };
   }
 
+  /**
+   * Usearch's own file format in memory, at the start of a new buffer `extra` bytes longer (room
+   * for a trailer), when the addon holds the index; undefined when the binding does (it writes
+   * only to paths: use save).
+   */
+  payloadWithRoom(
+    extra: number,
+  ): { readonly buffer: Uint8Array; readonly payloadLength: number } | undefined {
+    const e = this.live();
+    if (!("addon" in e)) return undefined;
+    const payloadLength = e.addon.lib.info(e.addon.handle).payloadLength;
+    const buffer = new Uint8Array(payloadLength + extra);
+    e.addon.lib.copyPayload(e.addon.handle, buffer);
+    return { buffer, payloadLength };
+  }
+
   /** Writes usearch's own file format to `path`. */
   save(path: string): void {
     const e = this.live();

@@ -381,6 +381,20 @@ export function indexToBytes(index: PersistableIndex, opts: TempDirOption = {}):
     out.set(trailer, payload.byteLength);
     return out;
   }
+  // The trailer's length does not depend on the checksum it carries, so the file is put together
+  // in one buffer: payload, then the trailer once the payload's checksum is known.
+  const spec = specOf(index);
+  const props = propsOf(index);
+  const room = encodeTrailer(spec, index.count, 0, 0, props).byteLength;
+  const inMemory = index.payloadWithRoom(room);
+  if (inMemory !== undefined) {
+    const { buffer, payloadLength } = inMemory;
+    const crc = crcUpdate(0, buffer.subarray(0, payloadLength));
+    const trailer = encodeTrailer(spec, index.count, payloadLength, crc, props);
+    if (trailer.byteLength !== room) throw new StrataError("ServiceInternal", "index trailer length changed");
+    buffer.set(trailer, payloadLength);
+    return buffer;
+  }
   return withTempDir(opts, (dir) => {
     const path = join(dir, "index");
     writeIndexFileSync(path, index);

@@ -189,7 +189,11 @@ class IndexNodeImpl implements IndexNode {
       };
       const bytes = await buildIndex(
         { spec, vectors, threads: this.#threads },
-        { signal: abort.signal, ...(this.#tmpDir === undefined ? {} : { tmpDir: this.#tmpDir }) },
+        {
+          signal: abort.signal,
+          transferVectors: true, // read for this build only
+          ...(this.#tmpDir === undefined ? {} : { tmpDir: this.#tmpDir }),
+        },
       );
       if (abort.signal.aborted) throw new StrataError("Closed", "index build aborted");
       await this.#d.objects.put(job.fileKey, bytes);
