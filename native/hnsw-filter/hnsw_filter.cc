@@ -2198,6 +2198,14 @@ std::vector<byte_kernels_t const*> byte_kernel_levels() {
     return out;
 }
 
+/**
+ * 1 − cosine from a dot product and the two rows' 1/|row| (0 for a zero row: two zero rows are at
+ * 0, a zero and a non-zero row at 1, as usearch has it).
+ */
+inline double cosine_distance(double ab, double ia, double ib) noexcept {
+    return ia == 0 || ib == 0 ? (ia == ib ? 0.0 : 1.0) : (std::max)(0.0, 1 - ab * ia * ib);
+}
+
 /** One thread's distance counts during an add call (own cache line: threads bump them per distance). */
 struct alignas(64) build_counts_t {
     std::uint64_t distances = 0, recomputed = 0;
@@ -2343,8 +2351,7 @@ struct builder_t {
             return d >= bound * bound;
         }
         double ab = half_kernels->dot(ha, hb, half_stride);
-        double ia = half_inv_norm[a], ib = half_inv_norm[b];
-        double cos_d = ia == 0 || ib == 0 ? (ia == ib ? 0.0 : 1.0) : (std::max)(0.0, 1 - ab * ia * ib);
+        double cos_d = cosine_distance(ab, half_inv_norm[a], half_inv_norm[b]);
         *out = kind == kind_t::cos ? float(cos_d) : 1.0f - float(ab);
         return 2 * cos_d >= 4 * bound * bound && cos_d >= half_dot_floor;
     }
@@ -2363,26 +2370,17 @@ struct builder_t {
             *out = float(d);
             return d >= bound * bound;
         }
-        double ia = code_norm[a], ib = code_norm[b];
-        double cos_d = ia == 0 || ib == 0 ? (ia == ib ? 0.0 : 1.0) : (std::max)(0.0, 1 - ab * ia * ib);
+        double cos_d = cosine_distance(ab, code_norm[a], code_norm[b]);
         *out = kind == kind_t::cos ? float(cos_d) : float(1 - sa * sb * ab);
         return 2 * cos_d >= 4 * bound * bound;
     }
 
     /** Rows a and b as the build scores them: on codes or f16 where their bounds allow, else f32. */
     float row_distance(std::size_t a, std::size_t b, build_counts_t& c) const noexcept {
-        if (bytes8) {
+        if (bytes8 || half) {
             ++c.distances;
             float d;
-            if (byte_distance(a, b, &d))
-                return d;
-            ++c.recomputed;
-            return distance(rows + a * dim, rows + b * dim);
-        }
-        if (half) {
-            ++c.distances;
-            float d;
-            if (half_distance(a, b, &d))
+            if (bytes8 ? byte_distance(a, b, &d) : half_distance(a, b, &d))
                 return d;
             ++c.recomputed;
         }
