@@ -2274,6 +2274,13 @@ struct builder_t {
         std::free(codes);
     }
 
+    /** Drops the 8-bit codes and what goes with them (the build has left that tier for good). */
+    void free_codes() noexcept {
+        std::free(codes);
+        codes = nullptr, code_stride = 0;
+        code_scale = {}, code_sum = {}, code_norm = {}, code_error = {};
+    }
+
     std::size_t bytes() const noexcept {
         return capacity * dim * sizeof(float) + capacity * half_stride * sizeof(std::uint16_t) +
                capacity * code_stride;
@@ -2874,8 +2881,7 @@ napi_value js_build_add(napi_env env, napi_callback_info info) {
             if (bl->bytes8) {
                 bl->bytes8 = false, bl->bytes_off = "too many distances below the 8-bit codes' error bound";
                 std::size_t before = bl->bytes();
-                std::free(bl->codes);
-                bl->codes = nullptr, bl->code_stride = 0;
+                bl->free_codes();
                 allocate_halves(*bl);
                 int64_t adjusted;
                 napi_adjust_external_memory(env, int64_t(bl->bytes() - before), &adjusted);

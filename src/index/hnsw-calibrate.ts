@@ -18,16 +18,16 @@ import { type HnswNative, type NativeHnswHandle, NativeMode } from "./hnsw-nativ
  * passing rows (the addon's exact scan), of usearch's filtered walk at width REFERENCE_EF, capped
  * at RECALL_CAP. The factor is the smallest of WIDTH_LADDER whose two-hop walk at REFERENCE_EF ×
  * factor comes within RECALL_SLACK of it (found by binary search: recall grows with the width), or
- * Infinity when the widest does not: below ~5–10 % passing the
- * passing rows can stop being connected through two hops and no width makes up for it, so the
- * plan keeps usearch's walk there. Where the recall curve is flat near the target, the factor
+ * Infinity when the widest does not: below ~5–10 % passing the passing rows can stop being
+ * connected through two hops and no width makes up for it, so the plan keeps usearch's walk there. Where the recall curve is flat near the target, the factor
  * found varies with the seed (0.5–1.25 on the 200k set) at the same recall to within ~1 %.
  * Stored in files as 0 (JSON has no Infinity); null is a level not measured (NaN here).
  * Above the last level the last factor is used (two-hop connects better as more rows pass).
- * Cost: an exact scan of s·n rows and up to 6 walks per query and level (a linear climb of the
- * ladder took 0.3–0.5 s on 200k × 128 and 0.5–1.3 s on 50k × 768). The 7 % level is there because 5 % is often
- * out of the two-hop walk's reach (both bench sets) while 7 % is not (200k: factor 1), and
- * between a reachable and an unreachable level the plan must assume the worst.
+ * Cost: an exact scan of s·n rows and up to 6 walks per query and level (~0.7 s on 50k × 768; a
+ * linear climb of the ladder took 0.3–0.5 s on 200k × 128 and 0.5–1.3 s on 50k × 768). The 7 %
+ * level is there because 5 % is often out of the two-hop walk's reach (both bench sets) while 7 %
+ * is not (200k: factor 1), and between a reachable and an unreachable level the plan must assume
+ * the worst.
  */
 export const TWO_HOP_LEVELS: readonly number[] = [0.05, 0.07, 0.1];
 export const WIDTH_LADDER: readonly number[] = [0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3, 4];

@@ -107,6 +107,12 @@ function asResult(rows: Int32Array, nq: number, k: number): SearchResult {
   return { nq, topk: k, offsets: rows, scores: new Float32Array(nq * k) };
 }
 
+/** The addon's test hook: the tier a build scores on now, distances scored, of those in f32, why a tier was left. */
+function buildStats(b: unknown): [tier: string, distances: number, recomputed: number, why: string] {
+  const raw = createRequire(import.meta.url)(HNSW_NATIVE_PATH) as { buildStats: (b: unknown) => unknown[] };
+  return raw.buildStats(b) as [string, number, number, string];
+}
+
 function throwsMessage(fn: () => unknown, re: RegExp, what: string): void {
   assert.throws(fn, (e: unknown) => e instanceof Error && re.test(e.message), what);
 }
@@ -411,13 +417,12 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
   });
 
   it("builds on f16 distances, recomputing few, and reaches recall for every metric", () => {
-    const raw = createRequire(import.meta.url)(HNSW_NATIVE_PATH) as { buildStats: (b: unknown) => unknown[] };
     for (const metric of METRICS) {
       // 32 dimensions: below the 8-bit codes' minimum, so "auto" is f16.
       const b = lib.buildBegin(DIM, KIND[metric], BUILD.M, BUILD.efConstruction, N, 2);
       lib.buildAdd(b, d.base.subarray(0, 1024 * DIM), 0, 1024);
       lib.buildAdd(b, d.base.subarray(1024 * DIM), 1024, N - 1024);
-      const [tier, distances, recomputed, why] = raw.buildStats(b) as [string, number, number, string];
+      const [tier, distances, recomputed, why] = buildStats(b);
       assert.equal(tier, "f16", `${metric}: f16 distances stay on (${why})`);
       assert.ok(distances > N * 100, `${metric}: ${distances} distances scored on f16`);
       assert.ok(recomputed < distances * 0.05, `${metric}: ${recomputed} of ${distances} recomputed in f32`);
@@ -439,7 +444,6 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
   });
 
   it("rows f16 cannot hold well build on f32 distances instead, and still reach recall", () => {
-    const raw = createRequire(import.meta.url)(HNSW_NATIVE_PATH) as { buildStats: (b: unknown) => unknown[] };
     const n = 6000;
     const cases = [
       // Beyond 65504 (rows of N(0, 1)·10⁵): the call holding them switches before adding.
@@ -456,7 +460,7 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
       const b = lib.buildBegin(DIM, KIND[c.metric], BUILD.M, BUILD.efConstruction, n, 2, "f16");
       lib.buildAdd(b, base.subarray(0, 1024 * DIM), 0, 1024);
       lib.buildAdd(b, base.subarray(1024 * DIM), 1024, n - 1024);
-      const [tier, , , why] = raw.buildStats(b) as [string, number, number, string];
+      const [tier, , , why] = buildStats(b);
       assert.equal(tier, c.tier, `${c.what} ${c.metric}: on ${tier} (${why})`);
       assert.match(why, c.why);
       const h = lib.buildFinish(b);
@@ -500,7 +504,6 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
   });
 
   it("from 64 dimensions builds on 8-bit codes, recomputing few, as good as an f32-shaped graph", () => {
-    const raw = createRequire(import.meta.url)(HNSW_NATIVE_PATH) as { buildStats: (b: unknown) => unknown[] };
     const dim = 96;
     const n = 8000;
     const e = clustered(n, dim, NQ, SEED + 3);
@@ -516,7 +519,7 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
         const b = lib.buildBegin(dim, KIND[metric], BUILD.M, BUILD.efConstruction, n, 2, distances);
         lib.buildAdd(b, base.subarray(0, 1024 * dim), 0, 1024);
         lib.buildAdd(b, base.subarray(1024 * dim), 1024, n - 1024);
-        const [tier, scored, recomputed, why] = raw.buildStats(b) as [string, number, number, string];
+        const [tier, scored, recomputed, why] = buildStats(b);
         if (distances === "auto") {
           assert.equal(tier, "bytes", `${metric}: 8-bit codes stay on (${why})`);
           assert.ok(scored > n * 100, `${metric}: ${scored} distances scored on codes`);
@@ -541,7 +544,6 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
   });
 
   it("rows whose spread 8 bits cannot see beside a large common value leave the codes, and still reach recall", () => {
-    const raw = createRequire(import.meta.url)(HNSW_NATIVE_PATH) as { buildStats: (b: unknown) => unknown[] };
     const dim = 96;
     const n = 6000;
     const r = rng(SEED + 4);
@@ -559,7 +561,7 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
       const b = lib.buildBegin(dim, KIND[metric], BUILD.M, BUILD.efConstruction, n, 2);
       lib.buildAdd(b, base.subarray(0, 1024 * dim), 0, 1024);
       lib.buildAdd(b, base.subarray(1024 * dim), 1024, n - 1024);
-      const [tier, , , why] = raw.buildStats(b) as [string, number, number, string];
+      const [tier, , , why] = buildStats(b);
       assert.notEqual(tier, "bytes", `${metric}: left the codes`);
       assert.match(why, /8-bit codes' error bound/, metric);
       const h = lib.buildFinish(b);
