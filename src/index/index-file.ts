@@ -416,7 +416,10 @@ export interface OpenIndexOptions extends TempDirOption {
    * is closed; `load` reads it into memory. IVF files are always read into memory.
    */
   readonly mode?: "view" | "load";
-  /** Options for HNSW indexes (raw vectors for exact filtered scans, search threads). */
+  /**
+   * Options for HNSW indexes (raw vectors for exact filtered scans, search threads). A
+   * `twoHopWidths` key given here, even as undefined, replaces the widths the file carries.
+   */
   readonly hnsw?: HnswOpenOptions;
 }
 
@@ -434,7 +437,7 @@ function fromVerified(
     } catch (e) {
       throw corrupted(path ?? "(bytes)", e instanceof Error ? e.message : String(e));
     }
-    const hnsw: HnswOpenOptions = { ...opts.hnsw, twoHopWidths: info.props.twoHopWidths };
+    const hnsw: HnswOpenOptions = { twoHopWidths: info.props.twoHopWidths, ...opts.hnsw };
     if (path !== undefined)
       return HnswIndex.open(path, spec, cfg, count, opts.mode ?? "view", info.fileLength, hnsw);
     const inMemory = HnswIndex.openBytes(payload(), spec, cfg, count, hnsw);
