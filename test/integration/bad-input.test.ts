@@ -5,6 +5,7 @@ import { isStrataError } from "../../src/common/errors.ts";
 import { decodeMsg, MsgType } from "../../src/common/msg/index.ts";
 import type { InsertData } from "../../src/proxy/validate.ts";
 import { tempDir } from "../helpers/env.ts";
+import { readToEnd } from "../helpers/mq.ts";
 
 const GOOD = {
   id: [1, 2, 3],
@@ -255,13 +256,7 @@ describe("bad input is rejected with a clear error and nothing reaches the log",
       let n = 0;
       for (const name of ["strict", "auto"]) {
         for (const ch of (await db.describeCollection(name)).channels) {
-          const c = await mq.consume(ch, { kind: "earliest" });
-          for (;;) {
-            const batch = await c.next(50);
-            if (batch.length === 0) break;
-            for (const m of batch) if (decodeMsg(m.payload).type !== MsgType.TimeTick) n++;
-          }
-          await c.close();
+          for (const m of await readToEnd(mq, ch)) if (decodeMsg(m.payload).type !== MsgType.TimeTick) n++;
         }
       }
       return n;

@@ -6,6 +6,7 @@ import { decodeMsg, MsgType } from "../../src/common/msg/index.ts";
 import type { MessageQueue } from "../../src/mq/types.ts";
 import { TimeTickMerger } from "../../src/rootcoord/timetick.ts";
 import { tempDir } from "../helpers/env.ts";
+import { readToEnd } from "../helpers/mq.ts";
 
 const schema = (name: string) => ({
   name,
@@ -16,15 +17,7 @@ const schema = (name: string) => ({
 });
 
 async function drain(mq: MessageQueue, channel: string) {
-  const c = await mq.consume(channel, { kind: "earliest" });
-  const out = [];
-  for (;;) {
-    const batch = await c.next(50);
-    if (batch.length === 0) break;
-    for (const m of batch) out.push({ seq: m.seq, msg: decodeMsg(m.payload) });
-  }
-  await c.close();
-  return out;
+  return (await readToEnd(mq, channel)).map((m) => ({ seq: m.seq, msg: decodeMsg(m.payload) }));
 }
 
 describe("rootcoord catalogue", () => {
