@@ -861,12 +861,25 @@ inline void prefetch_bytes(void const* p, std::size_t bytes) noexcept {
         __builtin_prefetch(b + l, 0, 1);
 }
 
-/** Starts loading the vectors of the neighbours the walk is about to score. */
+/** Starts loading a node's level-0 list (its first 192 bytes: head, count and 32 slots' worth). */
+inline void prefetch_graph_node(graph_t const& graph, std::size_t slot) noexcept {
+    prefetch_bytes(graph.at(static_cast<slot_t>(slot)).key.ptr(), 192);
+}
+
+/**
+ * Starts loading the vectors of the neighbours a usearch walk (search or build) is about to score,
+ * and their neighbour lists: the walk expands the nearest of them next, and the read of its list
+ * otherwise waits on memory before the next round of prefetches can even start. Measured on
+ * 200k × 128 on a quiet machine: searches ~8 % faster, builds 10–20 %; within the noise when the
+ * host is busy, and on 50k × 768, where the vectors' reads dominate.
+ */
 struct prefetch_t {
     index_t const* ix;
     template <typename iterator_at> void operator()(iterator_at begin, iterator_at end) const noexcept {
-        for (; begin != end; ++begin)
+        for (; begin != end; ++begin) {
             prefetch_bytes(ix->vector_at(get_slot(begin)), ix->vector_bytes);
+            prefetch_graph_node(ix->graph, get_slot(begin));
+        }
     }
 };
 
@@ -1453,9 +1466,8 @@ inline byte_t const* level0(index_t const& ix, std::uint32_t slot, std::uint32_t
     return node + node_head_bytes + sizeof(count);
 }
 
-/** Starts loading a node's level-0 list (its first 192 bytes: head, count and 32 slots' worth). */
 inline void prefetch_node(index_t const& ix, std::uint32_t slot) noexcept {
-    prefetch_bytes(ix.graph.at(static_cast<slot_t>(slot)).key.ptr(), 192);
+    prefetch_graph_node(ix.graph, slot);
 }
 
 inline void prefetch_vector(index_t const& ix, std::uint32_t slot) noexcept {
@@ -2419,23 +2431,30 @@ struct build_metric_t {
     float operator()(member_citerator_t a, member_citerator_t b) const noexcept { return rows(row(a), row(b)); }
 };
 
-/** Starts loading the rows (their f16 copies, while the build scores those) the walk will score. */
+/**
+ * Starts loading the rows (their codes or f16 copies, while the build scores those) the walk will
+ * score, and their neighbour lists (see prefetch_t).
+ */
 struct build_prefetch_t {
     builder_t const* bl;
     template <typename iterator_at> void operator()(iterator_at begin, iterator_at end) const noexcept {
         if (bl->bytes8) {
-            for (; begin != end; ++begin)
-                prefetch_bytes(bl->codes + std::size_t(bl->slot_row[get_slot(begin)]) * bl->code_stride,
-                               bl->code_stride);
+            for (; begin != end; ++begin) {
+                std::size_t slot = get_slot(begin);
+                prefetch_bytes(bl->codes + std::size_t(bl->slot_row[slot]) * bl->code_stride, bl->code_stride);
+                prefetch_graph_node(*bl->graph, slot);
+            }
             return;
         }
         bool half = bl->half;
         std::size_t bytes = half ? bl->half_stride * sizeof(std::uint16_t) : bl->dim * sizeof(float);
         for (; begin != end; ++begin) {
-            std::size_t row = bl->slot_row[get_slot(begin)];
+            std::size_t slot = get_slot(begin);
+            std::size_t row = bl->slot_row[slot];
             prefetch_bytes(half ? static_cast<void const*>(bl->halves + row * bl->half_stride)
                                 : static_cast<void const*>(bl->rows + row * bl->dim),
                            bytes);
+            prefetch_graph_node(*bl->graph, slot);
         }
     }
 };
