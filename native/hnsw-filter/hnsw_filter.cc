@@ -1466,10 +1466,6 @@ inline byte_t const* level0(index_t const& ix, std::uint32_t slot, std::uint32_t
     return node + node_head_bytes + sizeof(count);
 }
 
-inline void prefetch_node(index_t const& ix, std::uint32_t slot) noexcept {
-    prefetch_graph_node(ix.graph, slot);
-}
-
 inline void prefetch_vector(index_t const& ix, std::uint32_t slot) noexcept {
     prefetch_bytes(ix.vector_at(slot), ix.vector_bytes);
 }
@@ -1635,7 +1631,7 @@ std::size_t walk_two_hop(index_t const& ix, byte_t const* q, std::size_t wanted,
         next.pop_back();
         // The next candidate is most likely the current front: start loading its neighbour list.
         if (!next.empty())
-            prefetch_node(ix, next.front().slot);
+            prefetch_graph_node(ix.graph, next.front().slot);
         std::size_t n_batch = 0, n_hop = 0;
         std::uint32_t count;
         byte_t const* list = level0(ix, c.slot, count);
@@ -1650,10 +1646,10 @@ std::size_t walk_two_hop(index_t const& ix, byte_t const* q, std::size_t wanted,
         }
         constexpr std::size_t hop_ahead = 8;
         for (std::size_t j = 0; j != n_hop && j != hop_ahead; ++j)
-            prefetch_node(ix, hop[j]);
+            prefetch_graph_node(ix.graph, hop[j]);
         for (std::size_t j = 0; j != n_hop; ++j) {
             if (j + hop_ahead < n_hop)
-                prefetch_node(ix, hop[j + hop_ahead]);
+                prefetch_graph_node(ix.graph, hop[j + hop_ahead]);
             std::uint32_t count2;
             byte_t const* list2 = level0(ix, hop[j], count2);
             for (std::uint32_t i = 0; i != count2; ++i) {
@@ -2598,13 +2594,19 @@ void release_builder(napi_env env, napi_value handle) {
     }
 }
 
+/** `bytes`, rounded up to whole lines plus one, 64-byte aligned; freed with std::free; throws when out of memory. */
+template <typename T> T* alloc_lines(std::size_t bytes) {
+    void* p = std::aligned_alloc(64, ((bytes + 63) / 64) * 64 + 64);
+    if (!p)
+        throw std::bad_alloc();
+    return static_cast<T*>(p);
+}
+
 /** The f16 copies' buffers, for the whole capacity. */
 void allocate_halves(builder_t& bl) {
     bl.half_stride = (bl.dim + half_block - 1) / half_block * half_block;
     std::size_t half_bytes = bl.capacity * bl.half_stride * sizeof(std::uint16_t);
-    bl.halves = static_cast<std::uint16_t*>(std::aligned_alloc(64, ((half_bytes + 63) / 64) * 64 + 64));
-    if (!bl.halves)
-        throw std::bad_alloc();
+    bl.halves = alloc_lines<std::uint16_t>(half_bytes);
     bl.half_error.resize(bl.capacity);
     if (bl.kind != kind_t::l2sq)
         bl.half_inv_norm.resize(bl.capacity);
@@ -2652,9 +2654,7 @@ napi_value js_build_begin(napi_env env, napi_callback_info info) {
         std::size_t bytes = capacity * dim * sizeof(float);
         if (capacity != 0 && bytes / capacity / sizeof(float) != dim)
             throw js_error{"hnsw-filter: capacity × dim is too large"};
-        bl->rows = static_cast<float*>(std::aligned_alloc(64, ((bytes + 63) / 64) * 64 + 64));
-        if (!bl->rows)
-            throw std::bad_alloc();
+        bl->rows = alloc_lines<float>(bytes);
         bl->rows_begin = reinterpret_cast<std::uintptr_t>(bl->rows);
         bl->rows_end = bl->rows_begin + bytes;
         if (bl->kind == kind_t::cos)
@@ -2665,10 +2665,7 @@ napi_value js_build_begin(napi_env env, napi_callback_info info) {
             bl->bytes8 = true;
             bl->byte_kernels = byte_kernel_levels().front();
             bl->code_stride = (dim + byte_block - 1) / byte_block * byte_block;
-            std::size_t code_bytes = capacity * bl->code_stride;
-            bl->codes = static_cast<std::int8_t*>(std::aligned_alloc(64, ((code_bytes + 63) / 64) * 64 + 64));
-            if (!bl->codes)
-                throw std::bad_alloc();
+            bl->codes = alloc_lines<std::int8_t>(capacity * bl->code_stride);
             bl->code_scale.resize(capacity);
             bl->code_sum.resize(capacity);
             bl->code_norm.resize(capacity);
@@ -3086,13 +3083,14 @@ napi_value init(napi_env env, napi_value exports) {
     struct entry {
         char const* name;
         napi_callback fn;
-    } const fns[] = {{"open", js_open},   {"openBytes", js_open_bytes}, {"close", js_close},
-                     {"info", js_info},   {"save", js_save}, {"copyPayload", js_copy_payload},            {"search", js_search},
-                     {"countPassing", js_count_passing}, {"floatKernels", js_float_kernels},
-                     {"buildBegin", js_build_begin},     {"buildAdd", js_build_add},
-                     {"buildSave", js_build_save},       {"buildFinish", js_build_finish},
-                     {"buildFree", js_build_free},       {"halfKernels", js_half_kernels},
-                     {"byteKernels", js_byte_kernels},
+    } const fns[] = {{"open", js_open},                  {"openBytes", js_open_bytes},
+                     {"close", js_close},                {"info", js_info},
+                     {"save", js_save},                  {"copyPayload", js_copy_payload},
+                     {"search", js_search},              {"countPassing", js_count_passing},
+                     {"floatKernels", js_float_kernels}, {"buildBegin", js_build_begin},
+                     {"buildAdd", js_build_add},         {"buildSave", js_build_save},
+                     {"buildFinish", js_build_finish},   {"buildFree", js_build_free},
+                     {"halfKernels", js_half_kernels},   {"byteKernels", js_byte_kernels},
                      {"buildStats", js_build_stats}};
     for (auto const& e : fns) {
         napi_value f;

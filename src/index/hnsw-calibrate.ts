@@ -19,8 +19,9 @@ import { type HnswNative, type NativeHnswHandle, NativeMode } from "./hnsw-nativ
  * at RECALL_CAP. The factor is the smallest of WIDTH_LADDER whose two-hop walk at REFERENCE_EF ×
  * factor comes within RECALL_SLACK of it (found by binary search: recall grows with the width), or
  * Infinity when the widest does not: below ~5–10 % passing the passing rows can stop being
- * connected through two hops and no width makes up for it, so the plan keeps usearch's walk there. Where the recall curve is flat near the target, the factor
- * found varies with the seed (0.5–1.25 on the 200k set) at the same recall to within ~1 %.
+ * connected through two hops and no width makes up for it, so the plan keeps usearch's walk there.
+ * Where the recall curve is flat near the target, the factor found varies with the seed (0.5–1.25
+ * on the 200k set, 1–2.5 on 50k × 768) at the same recall to within ~1 %.
  * Stored in files as 0 (JSON has no Infinity); null is a level not measured (NaN here).
  * Above the last level the last factor is used (two-hop connects better as more rows pass).
  * Cost: an exact scan of s·n rows and up to 6 walks per query and level (~0.7 s on 50k × 768; a
