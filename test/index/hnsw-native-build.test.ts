@@ -107,10 +107,24 @@ function asResult(rows: Int32Array, nq: number, k: number): SearchResult {
   return { nq, topk: k, offsets: rows, scores: new Float32Array(nq * k) };
 }
 
-/** The addon's test hook: the tier a build scores on now, distances scored, of those in f32, why a tier was left. */
-function buildStats(b: unknown): [tier: string, distances: number, recomputed: number, why: string] {
-  const raw = createRequire(import.meta.url)(HNSW_NATIVE_PATH) as { buildStats: (b: unknown) => unknown[] };
-  return raw.buildStats(b) as [string, number, number, string];
+/** halfKernels' row per level: [name, l2sq, dot, q as f16, b as f16]. */
+type HalfLevel = [string, number, number, number[], number[]];
+
+/** The addon's test hooks (hnsw_filter.cc), which HnswNative does not expose. */
+interface TestHooks {
+  /** The tier a build scores on now, distances scored, of those recomputed in f32, why a tier was left. */
+  buildStats(b: unknown): [tier: string, distances: number, recomputed: number, why: string];
+  floatKernels(q: Float32Array, b: Float32Array): [string, ...number[]][];
+  halfKernels(q: Float32Array, b: Float32Array): HalfLevel[];
+  byteKernels(a: Int8Array, b: Int8Array): [string, number][];
+}
+
+function hooks(): TestHooks {
+  return createRequire(import.meta.url)(HNSW_NATIVE_PATH) as TestHooks;
+}
+
+function buildStats(b: unknown): ReturnType<TestHooks["buildStats"]> {
+  return hooks().buildStats(b);
 }
 
 function throwsMessage(fn: () => unknown, re: RegExp, what: string): void {
@@ -316,9 +330,7 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
   it("the builder's kernels (query as floats) give the search kernels' bits at every level", () => {
     // floatKernels: per level, seven values with the query widened once (searches), then the same
     // seven with the query as floats (the builder's distances between stored rows).
-    const raw: unknown = createRequire(import.meta.url)(HNSW_NATIVE_PATH);
-    const run = (raw as { floatKernels: (q: Float32Array, b: Float32Array) => [string, ...number[]][] })
-      .floatKernels;
+    const run = hooks().floatKernels;
     const r = rng(SEED);
     for (const n of [...Array.from({ length: 130 }, (_, i) => i), 255, 300, 767, 768, 769, 1536]) {
       const q = gaussians(r, n);
@@ -335,9 +347,7 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
     // the kernels' f32 sums within γ = (n/8 + 3)·2⁻²⁴ of the f64 sum over the rounded values
     // (relative to Σ|terms|), and against the unrounded rows the bounds the builder relies on:
     // |√l2sq₁₆ − √l2sq| ≤ ε_q + ε_b and |dot₁₆ − dot| ≤ |q|ε_b + |b|ε_q + ε_qε_b, ε = |x − f16(x)|.
-    const raw: unknown = createRequire(import.meta.url)(HNSW_NATIVE_PATH);
-    type Level = [string, number, number, number[], number[]];
-    const run = (raw as { halfKernels: (q: Float32Array, b: Float32Array) => Level[] }).halfKernels;
+    const run = hooks().halfKernels;
     const r = rng(SEED + 1);
     const lengths = [
       ...Array.from({ length: 130 }, (_, i) => i),
@@ -481,8 +491,7 @@ describe(`native HNSW build on clustered ${N} × ${DIM}, seed ${SEED}`, { skip: 
   });
 
   it("the 8-bit build kernels give the exact integer dot product at every level", () => {
-    const raw: unknown = createRequire(import.meta.url)(HNSW_NATIVE_PATH);
-    const run = (raw as { byteKernels: (a: Int8Array, b: Int8Array) => [string, number][] }).byteKernels;
+    const run = hooks().byteKernels;
     const r = rng(SEED + 2);
     const lengths = [
       ...Array.from({ length: 140 }, (_, i) => i),
